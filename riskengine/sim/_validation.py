@@ -1,0 +1,200 @@
+"""Field-naming validation helpers shared by the scenario-spec parsers.
+
+Every helper takes the dotted ``field`` path of the value it checks
+(``"market.regimes[1].alpha"``) and raises :class:`ValueError` or
+:class:`TypeError` with that path in the message, so a user editing a TOML
+spec knows exactly which line to fix.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "as_array",
+    "as_float",
+    "as_int",
+    "check_correlation",
+    "check_keys",
+    "check_seed",
+    "check_stochastic_matrix",
+]
+
+
+def check_keys(
+    table: Mapping[str, Any],
+    *,
+    field: str,
+    required: Iterable[str] = (),
+    optional: Iterable[str] = (),
+) -> None:
+    """Reject unknown keys and report missing ones, naming the table.
+
+    >>> check_keys({"a": 1}, field="spec", required=["a"])
+    >>> check_keys({"a": 1, "b": 2}, field="spec", required=["a"])
+    Traceback (most recent call last):
+    ValueError: spec: unknown key(s) ['b']; allowed: ['a']
+    """
+    if not isinstance(table, Mapping):
+        raise TypeError(f"{field}: expected a table, got {type(table).__name__}")
+    required = list(required)
+    allowed = required + list(optional)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ValueError(f"{field}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    missing = [key for key in required if key not in table]
+    if missing:
+        raise ValueError(f"{field}: missing required key(s) {missing}")
+
+
+def as_float(
+    value: Any,
+    *,
+    field: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a finite float inside the given bounds.
+
+    >>> as_float(0.5, field="p", low=0, high=1)
+    0.5
+    >>> as_float(float("nan"), field="p")
+    Traceback (most recent call last):
+    ValueError: p: must be finite, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{field}: expected a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{field}: must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        bound = ">" if low_open else ">="
+        raise ValueError(f"{field}: must be {bound} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        bound = "<" if high_open else "<="
+        raise ValueError(f"{field}: must be {bound} {high}, got {value}")
+    return value
+
+
+def as_int(value: Any, *, field: str, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as an int inside ``[low, high]``; floats and bools are refused.
+
+    >>> as_int(3, field="n", low=1)
+    3
+    >>> as_int(0, field="n_paths", low=1)
+    Traceback (most recent call last):
+    ValueError: n_paths: must be >= 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{field}: expected an integer, got {type(value).__name__}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{field}: must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{field}: must be <= {high}, got {value}")
+    return value
+
+
+def check_seed(seed: Any, *, field: str = "seed") -> int:
+    """Validate a seed: a non-negative integer below 2**32 (what ``jax.random.key`` accepts).
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(1.5)
+    Traceback (most recent call last):
+    TypeError: seed: expected an integer, got float
+    """
+    return as_int(seed, field=field, low=0, high=2**32 - 1)
+
+
+def as_array(
+    value: Any,
+    *,
+    field: str,
+    shape: tuple[int, ...],
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> np.ndarray:
+    """Return ``value`` as a finite float64 array of exactly ``shape``.
+
+    A scalar is broadcast to ``shape`` (so ``alpha = 0.05`` applies to every
+    asset); a list must match the shape exactly, never silently broadcast.
+
+    >>> as_array(0.1, field="alpha", shape=(2,)).tolist()
+    [0.1, 0.1]
+    >>> as_array([0.1, 0.2, 0.3], field="alpha", shape=(2,))
+    Traceback (most recent call last):
+    ValueError: alpha: expected shape (2,), got (3,)
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{field}: expected numbers, got bool")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{field}: expected numbers of shape {shape} ({error})") from None
+    if array.ndim == 0:
+        array = np.full(shape, float(array))
+    elif array.shape != shape:
+        raise ValueError(f"{field}: expected shape {shape}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{field}: must be finite, got {array.tolist()}")
+    if low is not None:
+        bad = array <= low if low_open else array < low
+        if np.any(bad):
+            bound = ">" if low_open else ">="
+            raise ValueError(f"{field}: every value must be {bound} {low}, got {array.tolist()}")
+    if high is not None:
+        bad = array >= high if high_open else array > high
+        if np.any(bad):
+            bound = "<" if high_open else "<="
+            raise ValueError(f"{field}: every value must be {bound} {high}, got {array.tolist()}")
+    return array
+
+
+def check_stochastic_matrix(matrix: np.ndarray, *, field: str, atol: float = 1e-9) -> None:
+    """Require a square matrix of probabilities whose rows sum to one.
+
+    >>> check_stochastic_matrix(np.array([[0.9, 0.1], [0.2, 0.8]]), field="transition")
+    >>> check_stochastic_matrix(np.array([[0.9, 0.2], [0.2, 0.8]]), field="transition")
+    Traceback (most recent call last):
+    ValueError: transition: row 0 sums to 1.1, not 1
+    """
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"{field}: expected a square matrix, got shape {matrix.shape}")
+    if np.any(matrix < 0) or np.any(matrix > 1):
+        raise ValueError(f"{field}: entries must be probabilities in [0, 1]")
+    sums = matrix.sum(axis=1)
+    for row, total in enumerate(sums):
+        if abs(total - 1.0) > atol:
+            raise ValueError(f"{field}: row {row} sums to {total:.12g}, not 1")
+
+
+def check_correlation(matrix: np.ndarray, *, field: str) -> np.ndarray:
+    """Require a symmetric positive-definite unit-diagonal matrix; return its Cholesky factor.
+
+    >>> check_correlation(np.array([[1.0, 0.5], [0.5, 1.0]]), field="corr").round(3).tolist()
+    [[1.0, 0.0], [0.5, 0.866]]
+    >>> check_correlation(np.array([[1.0, 1.2], [1.2, 1.0]]), field="corr")
+    Traceback (most recent call last):
+    ValueError: corr: not positive definite (smallest eigenvalue -0.2)
+    """
+    n = matrix.shape[0]
+    if matrix.shape != (n, n):
+        raise ValueError(f"{field}: expected a square matrix, got shape {matrix.shape}")
+    if not np.allclose(np.diag(matrix), 1.0, atol=1e-12):
+        raise ValueError(f"{field}: diagonal must be 1, got {np.diag(matrix).tolist()}")
+    if not np.allclose(matrix, matrix.T, atol=1e-12):
+        raise ValueError(f"{field}: must be symmetric")
+    smallest = float(np.linalg.eigvalsh(matrix)[0])
+    if smallest <= 1e-10:
+        raise ValueError(f"{field}: not positive definite (smallest eigenvalue {smallest:.3g})")
+    return np.linalg.cholesky(matrix)
