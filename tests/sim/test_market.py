@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -227,3 +230,23 @@ def test_market_spec_is_immutable() -> None:
     spec: MarketSpec = load_spec("calm").market
     with pytest.raises(ValueError, match="read-only"):
         spec.alpha[0, 0] = 0.5
+
+
+def test_results_do_not_depend_on_the_number_of_devices() -> None:
+    # The device count is fixed when JAX starts, so the 2-device run is a subprocess.
+    script = (
+        "import sys, jax, hashlib\n"
+        "jax.config.update('jax_num_cpu_devices', int(sys.argv[1]))\n"
+        "from riskengine.sim import simulate_market\n"
+        "s = simulate_market('regime_switching', seed=4, n_paths=7, n_steps=60)\n"
+        "print(len(jax.devices()), hashlib.sha256(s.returns.tobytes() + s.variance.tobytes()"
+        " + s.regime.tobytes()).hexdigest())\n"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(n)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for n in (1, 2)
+    ]
+    assert [o[0] for o in outputs] == ["1", "2"]
+    assert outputs[0][1] == outputs[1][1]
