@@ -7,6 +7,8 @@ non-zero exit code, unless ``--debug`` asks for the traceback.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -21,16 +23,34 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Logs and pipes get a wide table instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
 _state = {"debug": False}
+
+
+def use_cpu_devices(count: int | None) -> None:
+    """Give XLA one CPU device per core, so the simulators' path/book sharding uses them all.
+
+    Must run before JAX creates its first array; later calls are ignored.
+    Only entry points (CLI, scripts) call this; the library never configures JAX.
+    """
+    import jax
+
+    # RuntimeError: the backend is already initialised (embedded use); keep its setting.
+    with contextlib.suppress(RuntimeError):
+        jax.config.update("jax_num_cpu_devices", count or os.cpu_count() or 1)
 
 
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    devices: Annotated[
+        int | None, typer.Option(help="CPU devices for JAX (default: one per core).", min=1)
+    ] = None,
 ) -> None:
     """riskengine command line."""
     _state["debug"] = debug
+    use_cpu_devices(devices)
 
 
 def _run(action: Callable[[], None]) -> None:
@@ -87,18 +107,16 @@ def demo(seed: Annotated[int, typer.Option(help="Random seed.")] = 0) -> None:
     """Scenario demo: regime occupancy, realised vs true volatility, book spread and depth."""
 
     def action() -> None:
-        for name, steps in (("regime_switching", 2520), ("flash_crash", 390)):
-            console.print(_market_table(name, seed, 1000, steps))
         from riskengine.sim import simulate_book
 
-        for name in ("calm", "regime_switching", "crisis"):
+        for name, steps in (("regime_switching", 2520), ("flash_crash", 390)):
+            console.print(_market_table(name, seed, 1000, steps))
+        rows = []
+        for name in ("calm", "volatile", "regime_switching", "crisis"):
             recording = simulate_book(name, seed=seed, n_books=256, n_events=20_000)
-            console.print(
-                render_rows(
-                    f"order book '{name}': 256 books x 20,000 events, seed {seed}",
-                    recording.summary(),
-                )
-            )
+            rows.append({"spec": name} | recording.summary())
+        title = f"order books: 256 books x 20,000 events each, seed {seed}"
+        console.print(render_rows(title, rows))
 
     _run(action)
 
