@@ -76,10 +76,11 @@ def bench_market(repeats: int, n_paths: int = 4096, n_steps: int = 252) -> dict[
     }
 
 
-def bench_book(repeats: int) -> dict[str, float]:
+def bench_book(repeats: int, quick: bool = False) -> dict[str, float]:
     from scripts._bench_lob import measure
 
-    runs = [measure(n_books=1024) for _ in range(max(1, repeats // 2))]
+    sizes = {"n_books": 8, "n_events": 200, "reference_events": 500} if quick else {}
+    runs = [measure(**sizes) for _ in range(max(1, repeats // 2))]
     best = max(runs, key=lambda r: r["lob_events_per_s"])
     return {key: float(value) for key, value in best.items()}
 
@@ -91,12 +92,19 @@ def main() -> None:
     parser.add_argument(
         "--devices", type=int, default=None, help="JAX CPU devices (default: one per core)"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: checks the script runs, measures nothing"
+    )
     args = parser.parse_args()
     use_cpu_devices(args.devices)
 
     results: dict[str, object] = {}
-    results.update(bench_market(args.repeats))
-    results.update(bench_book(args.repeats))
+    if args.quick:
+        results.update(bench_market(1, n_paths=16, n_steps=20))
+        results.update(bench_book(1, quick=True))
+    else:
+        results.update(bench_market(args.repeats))
+        results.update(bench_book(args.repeats))
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["machine"] = {
         "cpus": os.cpu_count(),

@@ -35,15 +35,14 @@ vmaps over paths, compiled once per shape.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
 
+from riskengine.sim._devices import map_over_devices
 from riskengine.sim._validation import as_int, check_seed
 from riskengine.sim.market_spec import MarketSpec
 from riskengine.sim.specs import ScenarioSpec, load_spec
@@ -280,8 +279,7 @@ def step(
     return MarketState(next_regime, next_variance), MarketStep(returns, h + jump_variance, s)
 
 
-@partial(jax.jit, static_argnames=("n_steps",))
-def _simulate_paths(path_keys: jax.Array, params: MarketParams, n_steps: int) -> MarketStep:
+def _simulate_paths(keys: jax.Array, params: MarketParams, n_steps: int) -> MarketStep:
     """All paths in bulk, time-major inside; only two small recursions are sequential.
 
     The regime chain depends only on its uniforms, and innovations and jumps
@@ -289,7 +287,7 @@ def _simulate_paths(path_keys: jax.Array, params: MarketParams, n_steps: int) ->
     scans carry a (paths,) int and the (paths, K, N) variances.
     """
     n_assets = params.mu.shape[1]
-    reset_keys, scan_keys = jax.vmap(jax.random.split, out_axes=1)(path_keys)
+    reset_keys, scan_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
     state = jax.vmap(reset, in_axes=(0, None))(reset_keys, params)
     step_keys = jax.vmap(lambda k: jax.random.split(k, n_steps), out_axes=1)(scan_keys)  # (T, P)
     noise = jax.vmap(jax.vmap(_draw_noise, in_axes=(0, None)), in_axes=(0, None))(
@@ -431,7 +429,13 @@ def simulate_market(
     n_paths = as_int(n_paths, field="n_paths", low=1)
     n_steps = as_int(n_steps, field="n_steps", low=1)
     market = _market_spec(spec)
-    emitted = _simulate_on_devices(seed, n_paths, market_params(market), n_steps)
+    emitted = map_over_devices(
+        _simulate_paths,
+        partial(path_keys, seed, 0),
+        n_paths,
+        market_params(market),
+        n_steps=n_steps,
+    )
     return MarketScenarios(
         returns=np.asarray(emitted.returns)[:n_paths],
         variance=np.asarray(emitted.variance)[:n_paths],
@@ -441,38 +445,6 @@ def simulate_market(
         periods_per_year=market.periods_per_year,
         seed=seed,
     )
-
-
-@functools.cache
-def _sharded_simulation(devices: tuple[jax.Device, ...], n_steps: int) -> Any:
-    """``_simulate_paths`` split over ``devices`` along the path axis.
-
-    XLA runs one CPU program on one core, so a multi-core host is used by
-    giving each device (``jax_num_cpu_devices``) its share of the paths. Every
-    path's key depends only on the seed and its index, so the split changes
-    no value.
-    """
-    mesh = Mesh(np.array(devices), ("paths",))
-    # check_vma=False: the regime scan's carry starts replicated-typed but is
-    # per-shard data; the program has no collectives, so nothing is lost.
-    return jax.jit(
-        jax.shard_map(
-            partial(_simulate_paths, n_steps=n_steps),
-            mesh=mesh,
-            in_specs=(PartitionSpec("paths"), PartitionSpec()),
-            out_specs=PartitionSpec("paths"),
-            check_vma=False,
-        )
-    )
-
-
-def _simulate_on_devices(seed: int, n_paths: int, params: MarketParams, n_steps: int) -> MarketStep:
-    """Simulate on every local device; the result may hold a few padding paths at the end."""
-    devices = tuple(jax.local_devices())
-    if len(devices) == 1:
-        return _simulate_paths(path_keys(seed, 0, n_paths), params, n_steps)
-    padded = -(-n_paths // len(devices)) * len(devices)
-    return _sharded_simulation(devices, n_steps)(path_keys(seed, 0, padded), params)
 
 
 def path_keys(seed: int, first_path: int, n_paths: int) -> jax.Array:

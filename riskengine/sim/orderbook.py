@@ -75,6 +75,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from riskengine.sim._devices import map_over_devices
 from riskengine.sim._validation import as_int, check_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -693,6 +694,12 @@ def _sample_from_uniforms(u: jax.Array, state: BookState, params: BookParams) ->
     cancel_rate = _pick(params.cancel_rate, regime)
     cancel_bid = cancel_rate * _decay_power(powers, best_ask - 1 - centre) * total_bid
     cancel_ask = cancel_rate * _decay_power(powers, centre - best_bid - 1) * total_ask
+    # XLA CPU lets LLVM contract ``sum + a * b`` into one fused multiply-add
+    # (one rounding, which plain float32 arithmetic does not reproduce).  The
+    # rates are >= 0, so ``max(rate, 0)`` is exact and hides the product from
+    # the additions below.
+    cancel_bid = jnp.maximum(cancel_bid, jnp.float32(0.0))
+    cancel_ask = jnp.maximum(cancel_ask, jnp.float32(0.0))
     limit_rate = _pick(params.limit_total, regime)
     market_rate = _pick(params.market_rate, regime)
     # Classes: limit buy, limit sell, market buy, market sell, cancel bid, cancel ask.
@@ -748,6 +755,13 @@ def sample_event(key: jax.Array, state: BookState, params: BookParams) -> BookEv
     _check_key(key)
     _require(state, BookState, "state")
     _require(params, BookParams, "params")
+    return _sample_event(key, state, params)
+
+
+@jax.jit
+def _sample_event(key: jax.Array, state: BookState, params: BookParams) -> BookEvent:
+    # Jitted: run eagerly, each of the sampler's few hundred operations would be
+    # dispatched (and compiled) on its own.
     u = jax.random.uniform(key, (N_UNIFORMS,), dtype=_F32)
     return _sample_from_uniforms(u, state, params)
 
@@ -1076,11 +1090,11 @@ def step(
     --------
     >>> import jax
     >>> from riskengine.sim.book_spec import BookSpec
-    >>> params = BookSpec(events_per_step=50).to_params()
+    >>> params = BookSpec(events_per_step=10).to_params()
     >>> obs, state = reset(jax.random.key(0), params)
     >>> obs, state, reward, done, info = step(jax.random.key(1), state, BookAction.null(), params)
     >>> int(info["time"]), float(reward), bool(done)
-    (50, 0.0, False)
+    (10, 0.0, False)
     """
     _check_key(key)
     _require(state, BookState, "state")
@@ -1139,7 +1153,7 @@ class BookRecording:
         """Mean / quantiles of spread and depth and the traded volume per event.
 
         >>> from riskengine.sim.book_spec import BookSpec
-        >>> rec = simulate_book(BookSpec(), seed=0, n_books=2, n_events=200, record_every=50)
+        >>> rec = simulate_book(BookSpec(), seed=0, n_books=3, n_events=300, record_every=100)
         >>> sorted(rec.summary())[:3]
         ['mean_best_depth', 'mean_spread_ticks', 'median_spread_ticks']
         """
@@ -1207,16 +1221,17 @@ def _run_events(state: BookState, uniforms: jax.Array, params: BookParams) -> Bo
 _UNROLL = 1
 
 
-def _simulate_batched(seed, params, n_books, n_records, record_every):
-    """All books at once, books on the minor axis; no ``vmap`` inside the event loop.
+def _simulate_batched(books, seed, params, n_records, record_every):
+    """All ``books`` (uint32 book indices) at once, books on the minor axis.
 
-    Book ``b`` draws its uniforms for chunk ``c`` of record interval ``r`` from
-    ``fold_in(fold_in(fold_in(run_key, b), r), c)``, so its path does not
-    depend on ``n_books``.
+    No ``vmap`` inside the event loop.  Book ``b`` resets from
+    ``fold_in(reset_key, b)`` and draws its uniforms for chunk ``c`` of record
+    interval ``r`` from ``fold_in(fold_in(fold_in(run_key, b), r), c)``, so its
+    path depends only on the seed and ``b``: not on how many books run, nor on
+    which device runs them.
     """
     key = jax.random.key(seed)
     reset_key, run_key = jax.random.split(key)
-    books = jnp.arange(n_books, dtype=jnp.uint32)
     _, state = jax.vmap(lambda b: _reset(jax.random.fold_in(reset_key, b), params))(books)
     book_keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(run_key, books)
     chunk = _chunk_size(record_every)
@@ -1256,9 +1271,6 @@ def _record(state, params, buy_before, sell_before):
     }
 
 
-_simulate = jax.jit(_simulate_batched, static_argnames=("n_books", "n_records", "record_every"))
-
-
 def simulate_book(
     spec: Any, seed: int, n_books: int, n_events: int, record_every: int = 100
 ) -> BookRecording:
@@ -1271,7 +1283,9 @@ def simulate_book(
         :func:`riskengine.sim.specs.load_spec`.
     seed : int
         Seed in ``[0, 2**32)``; book ``b`` uses ``fold_in(key, b)``, so a book's
-        path does not depend on ``n_books``.
+        path does not depend on ``n_books`` nor on the number of devices.  The
+        books are split over ``jax.local_devices()`` (one XLA CPU program runs
+        on one core; set ``jax_num_cpu_devices`` before JAX starts to use more).
     n_books, n_events : int
         Batch size and events per book (>= 1).
     record_every : int
@@ -1299,14 +1313,18 @@ def simulate_book(
     if n_events % record_every:
         raise ValueError(f"record_every: must divide n_events={n_events}, got {record_every}")
     params = book.to_params()
-    final, records = _simulate(
+    final, records = map_over_devices(
+        _simulate_batched,
+        functools.partial(jnp.arange, dtype=jnp.uint32),
+        n_books,
         jnp.asarray(seed, dtype=jnp.uint32),
         params,
-        n_books=n_books,
         n_records=n_events // record_every,
         record_every=record_every,
     )
-    records = jax.device_get(records)
+    # Drop the padding books that round the batch up to a multiple of the devices.
+    records = {name: value[:n_books] for name, value in jax.device_get(records).items()}
+    final = jax.tree.map(lambda x: x[:n_books], jax.device_get(final))
     tick = float(book.tick_size)
     return BookRecording(
         mid=records["mid2"].astype(np.float64) * tick / 2,
@@ -1318,5 +1336,5 @@ def simulate_book(
         regime=records["regime"],
         tick_size=tick,
         record_every=record_every,
-        final_state=jax.device_get(final),
+        final_state=final,
     )

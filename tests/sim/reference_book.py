@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,9 +25,69 @@ import numpy as np
 
 from riskengine.sim import orderbook as ob
 
-__all__ = ["ReferenceBook", "generate_events", "replay"]
+__all__ = [
+    "ReferenceBook",
+    "SamplerTables",
+    "generate_events",
+    "recording_digest",
+    "replay",
+    "run_sampled",
+    "uniforms_of",
+]
 
 BUY, LIMIT, MARKET, CANCEL, HOLD, PLACE = ob.BUY, ob.LIMIT, ob.MARKET, ob.CANCEL, ob.HOLD, ob.PLACE
+_F32 = np.float32
+_BLOCK = 8  # levels per block of the sampler's prefix sums (``orderbook._BLOCK``)
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerTables:
+    """The float32 tables of ``BookParams`` that the sampler reads, as numpy arrays.
+
+    Built once per parameter set so that :meth:`ReferenceBook.sample` touches
+    no JAX array in its loop.
+    """
+
+    limit_cdf: np.ndarray
+    limit_total: np.ndarray
+    market_rate: np.ndarray
+    cancel_rate: np.ndarray
+    decay_powers: np.ndarray
+    profile_down: np.ndarray
+    profile_up: np.ndarray
+    size_cdf: np.ndarray
+    transition_cdf: np.ndarray
+
+    @classmethod
+    def from_params(cls, params: ob.BookParams) -> SamplerTables:
+        """Copy the sampler's tables out of ``params`` (float32, unchanged bits)."""
+        return cls(
+            **{
+                f.name: np.asarray(getattr(params, f.name), dtype=_F32)
+                for f in dataclasses.fields(cls)
+            }
+        )
+
+
+def _decay_power(powers: np.ndarray, exponent: int) -> np.float32:
+    """``decay ** exponent`` as ``orderbook._decay_power``: float32 products, bit 0 first."""
+    row = powers[0] if exponent >= 0 else powers[1]
+    magnitude = abs(exponent)
+    out = _F32(1.0)
+    for bit in range(powers.shape[1]):
+        if (magnitude >> bit) & 1:
+            out = out * row[bit]
+    return out
+
+
+def _below(total: np.float32, u: np.float32) -> np.float32:
+    """``min(u * total, nextafter(total, 0))`` in float32, as ``orderbook._below``."""
+    return min(u * total, np.nextafter(total, _F32(0.0)))
+
+
+def _count_le(cdf: np.ndarray, u: np.float32) -> int:
+    """Entries of ``cdf`` that are ``<= u`` (the inverse-CDF draw)."""
+    return sum(1 for c in cdf if c <= u)
 
 
 @dataclasses.dataclass
@@ -150,6 +211,113 @@ class ReferenceBook:
                 self.fill_qty[agent] += mine
                 self.fill_ticks[agent] += mine * tick
         return fills
+
+    def _cancel_prefix(
+        self, side: int, opposite: int, profile: np.ndarray
+    ) -> tuple[dict[int, np.float32], list[np.float32], np.float32]:
+        """Blocked prefix sums of one side's cancellation weights, in the JAX order.
+
+        ``opposite`` is the opposite best price (window index).  The weight of
+        level ``j`` is ``float32(others) * profile[j]`` within ``L`` ticks of
+        it.  Inside a block of ``_BLOCK`` levels the weights are summed left to
+        right; ``before[k]`` chains the block totals left to right.  Levels
+        outside the quoting range weigh exactly 0, and ``x + 0.0 == x`` in
+        float32, so skipping them leaves every sum bit-identical.  Returns the
+        within-block prefix of each positive level, ``before`` and the total.
+        """
+        book = self._side(side)
+        n_blocks = -(-self.window // _BLOCK)
+        mass = [_F32(0.0)] * n_blocks
+        inner: dict[int, np.float32] = {}
+        if side == BUY:
+            quoting = range(max(opposite - self.levels, 0), min(opposite, self.window))
+        else:
+            quoting = range(max(opposite + 1, 0), min(opposite + self.levels + 1, self.window))
+        for j in quoting:  # ascending window index, the JAX summation order
+            tick = self.ref + j
+            own = self.agent_qty[side] if self.agent_tick[side] == tick else 0
+            others = book.get(tick, 0) - own
+            if others == 0:
+                continue
+            block = j // _BLOCK
+            mass[block] = mass[block] + _F32(others) * profile[j]
+            inner[j] = mass[block]
+        before = [_F32(0.0)]
+        for block in range(1, n_blocks):
+            before.append(before[-1] + mass[block - 1])
+        return inner, before, before[-1] + mass[-1]
+
+    def sampler_sums(
+        self, tables: SamplerTables
+    ) -> tuple[list[np.float32], list[list[tuple[int, np.float32]]]]:
+        """The float32 sums the sampler compares its uniforms against.
+
+        Returns the six cumulative class rates (limit buy, limit sell, market
+        buy, market sell, cancel bid, cancel ask) and, for the bid ([0]) and
+        ask ([1]) side, ``(level, prefix sum)`` for every level of positive
+        cancellation weight, ascending, ending with the side's total.
+        """
+        cumulative, sides = self._sums(tables)
+        return cumulative, [self._prefix(*side) for side in sides]
+
+    def _prefix(
+        self, inner: dict[int, np.float32], before: list[np.float32], total: np.float32
+    ) -> list[tuple[int, np.float32]]:
+        """``(level, before + inner)`` for each positive level, then ``(padded size, total)``."""
+        prefix = [(j, before[j // _BLOCK] + inner[j]) for j in sorted(inner)]
+        return [*prefix, (-(-self.window // _BLOCK) * _BLOCK, total)]
+
+    def _sums(self, tables: SamplerTables) -> tuple[list[np.float32], list[tuple]]:
+        """Cumulative class rates and each side's ``_cancel_prefix`` (see :meth:`sampler_sums`)."""
+        best_bid, best_ask = self.best()
+        bid_index, ask_index = best_bid - self.ref, best_ask - self.ref
+        centre, regime = self.window // 2, self.regime
+        sides = [
+            self._cancel_prefix(BUY, ask_index, tables.profile_down[regime]),
+            self._cancel_prefix(1 - BUY, bid_index, tables.profile_up[regime]),
+        ]
+        total_bid, total_ask = sides[0][2], sides[1][2]
+        powers = tables.decay_powers[regime]
+        cancel_rate = tables.cancel_rate[regime]
+        cancel_bid = cancel_rate * _decay_power(powers, ask_index - 1 - centre) * total_bid
+        cancel_ask = cancel_rate * _decay_power(powers, centre - bid_index - 1) * total_ask
+        limit_rate, market_rate = tables.limit_total[regime], tables.market_rate[regime]
+        cumulative = [limit_rate]
+        for rate in (limit_rate, market_rate, market_rate, cancel_bid, cancel_ask):
+            cumulative.append(cumulative[-1] + rate)
+        return cumulative, sides
+
+    def sample(self, u: Iterable[float], tables: SamplerTables) -> tuple[int, int, int, int, int]:
+        """The event ``orderbook`` samples from uniforms ``u`` (class, level, size, regime).
+
+        Plain Python over the book's dicts, with every float operation done in
+        numpy float32 in the JAX code's order, so the same uniforms give the
+        same ``(kind, side, distance, size, regime)``.
+        """
+        u_class, u_level, u_size, u_regime = (_F32(x) for x in u)
+        regime = self.regime
+        cumulative, sides = self._sums(tables)
+        event_class = _count_le(cumulative, _below(cumulative[-1], u_class))
+        kind, side = divmod(event_class, 2)
+        if kind == LIMIT:
+            distance = min(1 + _count_le(tables.limit_cdf[regime], u_level), self.levels)
+        elif kind == CANCEL:
+            inner, before, total = sides[side]
+            target = _below(total, u_level)
+            # The JAX code counts the prefix sums <= target; they rise with the
+            # level, so the count is the first level whose prefix exceeds it
+            # (or every padded level, which never happens for a positive total).
+            padded = -(-self.window // _BLOCK) * _BLOCK
+            level = next((j for j in inner if before[j // _BLOCK] + inner[j] > target), padded)
+            best_bid, best_ask = self.best()
+            distance = best_ask - self.ref - level if side == BUY else level - best_bid + self.ref
+        else:
+            distance = 0
+        size_cdf = tables.size_cdf[kind]
+        size = min(1 + _count_le(size_cdf, u_size), len(size_cdf))
+        n_regimes = len(tables.transition_cdf)
+        next_regime = min(_count_le(tables.transition_cdf[regime], u_regime), n_regimes - 1)
+        return kind, side, distance, size, next_regime
 
     def apply_event(self, kind: int, side: int, distance: int, size: int, regime: int) -> None:
         """One background event, then the window re-centring on the pre-event mid."""
@@ -337,6 +505,41 @@ def replay(
     for event in events:
         book.apply_event(*event)
     return book
+
+
+def uniforms_of(key: jax.Array, n_events: int) -> np.ndarray:
+    """The ``(n_events, 4)`` float32 uniforms :func:`generate_events` draws from ``key``."""
+    keys = jax.random.split(jax.random.fold_in(key, 2), n_events)
+    draw = jax.vmap(lambda k: jax.random.uniform(k, (ob.N_UNIFORMS,)))
+    return np.asarray(draw(keys), dtype=_F32)
+
+
+def run_sampled(
+    book: ReferenceBook, uniforms: Iterable[Iterable[float]], tables: SamplerTables
+) -> list[tuple[int, int, int, int, int]]:
+    """The oracle's whole event loop on one book: sample each event, then apply it.
+
+    Mutates ``book``; returns the events.  This is the like-for-like
+    counterpart of the JAX event loop (rates from the book state, the event
+    choice, its application), one event at a time.
+    """
+    events = []
+    for u in uniforms:
+        event = book.sample(u, tables)
+        book.apply_event(*event)
+        events.append(event)
+    return events
+
+
+def recording_digest(recording: ob.BookRecording) -> str:
+    """SHA-256 of every array of a ``simulate_book`` recording and of its final state.
+
+    Cheap to import (no test framework), so a subprocess started with another
+    JAX configuration can print it for comparison.
+    """
+    names = ("mid", "spread", "bid_depth", "ask_depth", "buy_volume", "sell_volume", "regime")
+    arrays = [getattr(recording, name) for name in names] + jax.tree.leaves(recording.final_state)
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
 
 def jnp_action(action: dict[str, int]) -> ob.BookAction:

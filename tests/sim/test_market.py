@@ -16,6 +16,9 @@ from riskengine.sim.market import MarketState, market_params, path_keys, simulat
 from riskengine.sim.market_spec import MarketSpec, stationary_distribution
 from riskengine.sim.specs import available_specs, load_spec
 
+# The bulk program as simulate_market runs it on one device.
+simulate_paths = jax.jit(market._simulate_paths, static_argnames="n_steps")
+
 
 @pytest.fixture(scope="module")
 def regime_switching() -> market.MarketScenarios:
@@ -71,7 +74,7 @@ def test_stepping_one_path_matches_the_bulk_simulation() -> None:
     params = market_params("regime_switching")
     n_steps = 300
     (key,) = path_keys(9, 0, 1)
-    bulk = market._simulate_paths(key[None], params, n_steps)
+    bulk = simulate_paths(key[None], params, n_steps)
 
     reset_key, scan_key = jax.random.split(key)
     state = market.reset(reset_key, params)
@@ -109,9 +112,9 @@ def test_jit_matches_no_jit() -> None:
 def test_vmap_over_paths_matches_a_loop() -> None:
     params = market_params("regime_switching")
     keys = path_keys(8, 0, 4)
-    together = market._simulate_paths(keys, params, 30)
+    together = simulate_paths(keys, params, 30)
     for i in range(4):
-        alone = market._simulate_paths(keys[i : i + 1], params, 30)
+        alone = simulate_paths(keys[i : i + 1], params, 30)
         np.testing.assert_array_equal(alone.regime[0], together.regime[i])
         np.testing.assert_allclose(alone.returns[0], together.returns[i], rtol=1e-6, atol=1e-9)
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +19,17 @@ from hypothesis import strategies as st
 from riskengine.sim import orderbook as ob
 from riskengine.sim.book_spec import BookSpec
 from riskengine.sim.specs import load_spec
-from tests.sim.reference_book import ReferenceBook, generate_events, jnp_action, replay
+from tests.sim.reference_book import (
+    ReferenceBook,
+    SamplerTables,
+    event_tuple,
+    generate_events,
+    jnp_action,
+    recording_digest,
+    replay,
+    run_sampled,
+    uniforms_of,
+)
 
 CALM = BookSpec(
     regimes=("calm",),
@@ -32,7 +46,7 @@ STRESSED = BookSpec(
     cancel_decay=0.95,
     limit_exponent=0.3,
 )
-SWITCHING = BookSpec(
+_SWITCHING_FIELDS = dict(
     regimes=("calm", "stressed"),
     limit_scale=[2.0, 1.2],
     limit_exponent=[0.5, 0.3],
@@ -42,6 +56,7 @@ SWITCHING = BookSpec(
     transition=[[0.998, 0.002], [0.004, 0.996]],
     initial_regime_probs=[0.5, 0.5],
 )
+SWITCHING = BookSpec(**_SWITCHING_FIELDS)
 # A tiny window so that re-centring, dropped orders and empty sides all happen.
 TINY = BookSpec(
     regimes=("calm", "stressed"),
@@ -85,8 +100,13 @@ def _random_action(key, max_qty):
     )
 
 
+@functools.partial(jax.jit, static_argnames=("n_books", "n_events", "max_qty"))
 def _checked_run(params, seed, n_books, n_events, max_qty=4):
-    """Events interleaved with random agent actions; per-event invariant flags."""
+    """Events interleaved with random agent actions; per-event invariant flags.
+
+    Jitted with ``params`` as an argument, so specs of the same shapes (calm
+    and stressed) share one compilation.
+    """
     index = jnp.arange(params.window)
 
     def one_book(book):
@@ -124,14 +144,49 @@ def _checked_run(params, seed, n_books, n_events, max_qty=4):
 
         return jax.lax.scan(body, state, jnp.arange(n_events))
 
-    return jax.jit(jax.vmap(one_book))(jnp.arange(n_books))
+    return jax.vmap(one_book)(jnp.arange(n_books))
+
+
+def _two_regimes(spec: BookSpec) -> BookSpec:
+    """A one-regime book as a two-regime spec that never leaves regime 0.
+
+    Every draw of the run is unchanged (regime 0 has the same tables, the
+    initial regime and transition CDFs are ``[1, 1]``), but the parameters have
+    the switching book's shapes, so the calm, stressed and switching runs share
+    one compilation of :func:`_checked_run`.
+    """
+    if spec.n_regimes == 2:
+        return spec
+    per_regime = ("limit_scale", "limit_exponent", "market_rate", "cancel_rate", "cancel_decay")
+    return dataclasses.replace(
+        spec,
+        regimes=(spec.regimes[0], "unused"),
+        transition=[[1.0, 0.0], [0.0, 1.0]],
+        initial_regime_probs=[1.0, 0.0],
+        **{name: np.repeat(getattr(spec, name), 2) for name in per_regime},
+    )
+
+
+# The step-level tests run steps of 300 events on switching-shaped parameters
+# (two regimes) and batches of 64 books, so that ``_step`` compiles once for
+# one book and once for a batch; each new shape costs seconds of XLA compile.
+_STEP_EVENTS = 300
+_BATCH = 64
+_reset_batch = jax.jit(jax.vmap(ob._reset, in_axes=(0, None)))
+_step_batch = jax.jit(jax.vmap(ob._step, in_axes=(0, 0, None, None)))
+
+
+def _step_params(spec: BookSpec) -> ob.BookParams:
+    """``spec`` as two-regime parameters with ``_STEP_EVENTS`` events per step."""
+    params = _two_regimes(spec).to_params()
+    return dataclasses.replace(params, events_per_step=_STEP_EVENTS)
 
 
 @pytest.mark.parametrize(
     "spec", [CALM, STRESSED, SWITCHING, TINY], ids=["calm", "stressed", "switching", "tiny"]
 )
 def test_invariants_hold_after_every_event(spec):
-    final, flags = _checked_run(spec.to_params(), seed=3, n_books=16, n_events=1500)
+    final, flags = _checked_run(_two_regimes(spec).to_params(), seed=3, n_books=16, n_events=1500)
     for name, values in flags.items():
         assert bool(jnp.all(values)), f"{name} violated at {np.argwhere(~np.asarray(values))[:3]}"
     # The agent really traded and the run really exercised the book.
@@ -193,26 +248,113 @@ def test_sampled_event_sequence_replays_identically_in_oracle(spec):
     kinds = {e[0] for e in events}
     assert kinds == {ob.LIMIT, ob.MARKET, ob.CANCEL}
     assert replay(events, initial, params).as_arrays() == _jax_arrays(final)
-
-
-def test_reference_replay_has_the_step_semantics():
-    """step == apply_action then the sampled events; the oracle agrees on fills."""
-    params = dataclasses.replace(SWITCHING.to_params(), events_per_step=25)
-    _, state = ob.reset(jax.random.key(4), params)
-    action = {"market_buy": 3, "market_sell": 0, "bid_command": 1, "bid_offset": 0}
-    action |= {"bid_qty": 2, "ask_command": 0, "ask_offset": 0, "ask_qty": 0}
-    oracle = ReferenceBook.from_state(state, params)
-    oracle.start_step()
-    oracle.apply_action(action)
-    after_action = ob.apply_action(state, jnp_action(action), params)
-    assert _jax_arrays(after_action) == oracle.as_arrays()
-    _obs, stepped, reward, done, info = ob.step(
-        jax.random.key(5), state, jnp_action(action), params
+    # The oracle's own sampler, fed the same uniforms, draws the same events.
+    book = ReferenceBook.from_state(initial, params)
+    sampled = run_sampled(
+        book, uniforms_of(jax.random.key(11), 3000), SamplerTables.from_params(params)
     )
-    assert int(stepped.time) == 25 and float(reward) == 0.0 and not bool(done)
-    # The market buy's three lots, plus any fills of the resting bid during the events.
-    assert int(info["fill_qty"][0]) >= oracle.fill_qty[0] == 3
-    assert int(stepped.agent_sent[0]) == oracle.agent_sent[0] == 5
+    assert sampled == events
+    assert book.as_arrays() == _jax_arrays(final)
+
+
+_SAMPLER_SPECS = (TINY, SWITCHING)
+_SAMPLER_PARAMS = [spec.to_params() for spec in _SAMPLER_SPECS]
+_SAMPLER_TABLES = [SamplerTables.from_params(params) for params in _SAMPLER_PARAMS]
+_sample_jit = jax.jit(ob._sample_from_uniforms)
+_UNIFORM = st.floats(0.0, 1.0, exclude_max=True, width=32) | st.just(
+    float(np.nextafter(np.float32(1.0), np.float32(0.0)))
+)
+
+
+@st.composite
+def _sampler_case(draw):
+    """A random uncrossed book (gaps, empty sides, agent orders) and four uniforms."""
+    which = draw(st.integers(0, len(_SAMPLER_SPECS) - 1))
+    params = _SAMPLER_PARAMS[which]
+    window = params.window
+    split = draw(st.integers(0, window))  # bids below, asks at or above
+    lots = st.integers(0, 6)
+    bid = [draw(lots) if j < split else 0 for j in range(window)]
+    ask = [draw(lots) if j >= split else 0 for j in range(window)]
+    agent_index = [draw(st.integers(0, window - 1)) for _ in range(2)]
+    depth_there = (bid[agent_index[0]], ask[agent_index[1]])
+    agent_qty = [draw(st.integers(0, depth)) for depth in depth_there]
+    ref = draw(st.integers(9_000, 11_000))
+    zero, pair = jnp.zeros((), jnp.int32), jnp.zeros((2,), jnp.int32)
+    state = ob.BookState(
+        bid=jnp.asarray(bid, jnp.int32),
+        ask=jnp.asarray(ask, jnp.int32),
+        ref=jnp.asarray(ref, jnp.int32),
+        regime=jnp.asarray(draw(st.integers(0, params.transition_cdf.shape[0] - 1)), jnp.int32),
+        time=zero,
+        agent_tick=jnp.asarray([ref + i for i in agent_index], jnp.int32),
+        agent_qty=jnp.asarray(agent_qty, jnp.int32),
+        agent_ahead=pair,
+        agent_sent=pair,
+        agent_filled=pair,
+        fill_qty=pair,
+        fill_ticks=pair,
+        added=zero,
+        executed=zero,
+        cancelled=zero,
+        market_buy_volume=zero,
+        market_sell_volume=zero,
+    )
+    uniforms = [draw(_UNIFORM) for _ in range(ob.N_UNIFORMS)]
+    return which, state, uniforms
+
+
+def _aimed(uniforms: list[float], sums: tuple, aim: tuple) -> list[float]:
+    """``uniforms`` with the class or level draw moved to within a few ulps of a boundary.
+
+    Random uniforms almost never land within an ulp of a cumulative sum, so a
+    sum added up in another order than the JAX code's would go unnoticed; near
+    a boundary it picks the neighbouring event.
+    """
+    mode, index, side, ulps = aim
+    cumulative, sides = sums
+    below_one = np.nextafter(np.float32(1.0), np.float32(0.0))
+
+    def near(boundary, total):
+        u = np.float32(float(boundary) / float(total))
+        for _ in range(abs(ulps)):
+            u = np.nextafter(u, np.float32(1.0 if ulps > 0 else 0.0))
+        return float(min(u, below_one))
+
+    out = list(uniforms)
+    if mode == "class" and cumulative[-1] > 0:
+        out[0] = near(cumulative[index % 5], cumulative[-1])
+    elif mode == "level" and cumulative[4 + side] > cumulative[3 + side]:
+        # The cancel class of that side (its interval's midpoint), then a level boundary.
+        out[0] = float(
+            np.float32(
+                (float(cumulative[3 + side]) + float(cumulative[4 + side]))
+                / 2
+                / float(cumulative[-1])
+            )
+        )
+        prefix = sides[side]
+        out[1] = near(prefix[index % len(prefix)][1], prefix[-1][1])
+    return out
+
+
+_AIM = st.tuples(
+    st.sampled_from(["none", "class", "level", "level"]),
+    st.integers(0, 63),  # which boundary (modulo their number)
+    st.integers(0, 1),  # cancel side
+    st.integers(-2, 2),  # ulps from the boundary
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_sampler_case(), aim=_AIM)
+def test_jax_sampler_matches_the_oracle_sampler(case, aim):
+    which, state, uniforms = case
+    params, tables = _SAMPLER_PARAMS[which], _SAMPLER_TABLES[which]
+    oracle = ReferenceBook.from_state(state, params)
+    uniforms = _aimed(uniforms, oracle.sampler_sums(tables), aim)
+    event = _sample_jit(jnp.asarray(uniforms, jnp.float32), state, params)
+    assert oracle.sample(uniforms, tables) == event_tuple(event)
 
 
 # ----------------------------------------------------------------- agent mechanics
@@ -252,24 +394,23 @@ def test_cancellations_ahead_shrink_the_queue_proportionally():
 
 
 def test_market_order_walks_levels_and_the_book_refills():
-    spec = dataclasses.replace(CALM, events_per_step=300)
-    params = spec.to_params()
-    _, state = ob.reset(jax.random.key(0), params)
+    params = _step_params(CALM)  # the calm book, 300 events per step
     depth = params.initial_depth[0]
     size = int(depth[:4].sum())
-    obs, state, *_, info = ob.step(jax.random.key(1), state, ob.BookAction.market(buy=size), params)
+    sweep = ob.BookAction.market(buy=size)
+    keys = jax.random.split(jax.random.key(2), _BATCH)
+    # Each stage is one jitted program over the batch: an eager vmap would
+    # dispatch (and compile) every primitive separately.
+    _, states = _reset_batch(keys, params)
+    swept_obs = jax.jit(jax.vmap(lambda s: ob._observe(ob._apply_action(s, sweep, params), params)))
+    spread_now = swept_obs(states).spread
+    obs, *_, info = _step_batch(keys, states, sweep, params)
+    # Every calm book starts from the same depth, so every sweep fills the same.
     expected = float((depth[:4] * (10_000 + jnp.arange(4))).sum() / size) * 0.01
-    assert int(info["fill_qty"][0]) == size
-    assert float(info["fill_price"][0]) == pytest.approx(expected, rel=1e-6)
+    assert info["fill_qty"][:, 0].tolist() == [size] * len(keys)
+    np.testing.assert_allclose(np.asarray(info["fill_price"][:, 0]), expected, rtol=1e-6)
     # Impact from consuming depth, then resilience: averaged over books the spread
     # right after the sweep is wide and relaxes back towards one tick.
-    keys = jax.random.split(jax.random.key(2), 64)
-    _, states = jax.vmap(ob.reset, in_axes=(0, None))(keys, params)
-    sweep = ob.BookAction.market(buy=size)
-    swept = jax.vmap(ob._apply_action, in_axes=(0, None, None))(states, sweep, params)
-    spread_now = jax.vmap(ob._observe, in_axes=(0, None))(swept, params).spread
-    step_all = jax.vmap(ob._step, in_axes=(0, 0, None, None))
-    obs, *_ = step_all(keys, swept, ob.BookAction.null(), params)
     assert float(spread_now.mean()) == 5.0
     assert float(obs.spread.mean()) < 2.0
 
@@ -286,6 +427,7 @@ def test_market_order_on_empty_side_fills_nothing_and_stays_finite():
 
 
 # ----------------------------------------------------------------- jit / vmap / seeds
+@pytest.mark.slow  # ~8 s: without jit every primitive is dispatched and compiled alone
 def test_jit_and_no_jit_agree():
     params = SWITCHING.to_params()
     action = ob.BookAction.make(market_buy=2, ask_command=ob.PLACE, ask_offset=1, ask_qty=3)
@@ -306,36 +448,82 @@ def test_jit_and_no_jit_agree():
 
 
 def test_vmap_matches_a_loop_and_books_do_not_depend_on_batch_size():
-    params = SWITCHING.to_params()
-    keys = jax.random.split(jax.random.key(3), 4)
-    _, states = jax.vmap(ob.reset, in_axes=(0, None))(keys, params)
+    params = _step_params(SWITCHING)
+    keys = jax.random.split(jax.random.key(3), _BATCH)
+    _, states = _reset_batch(keys, params)
     action = ob.BookAction.make(bid_command=ob.PLACE, bid_qty=2, market_sell=1)
-    batched = jax.vmap(ob._step, in_axes=(0, 0, None, None))(keys, states, action, params)
-    for b in range(4):
+    batched = _step_batch(keys, states, action, params)
+    for b in range(4):  # the loop runs a few of the batch's books
         state_b = jax.tree.map(lambda x, b=b: x[b], states)
         single = ob.step(keys[b], state_b, action, params)
         assert _tree_equal(jax.tree.map(lambda x, b=b: x[b], batched), single)
-    small = ob.simulate_book(SWITCHING, seed=5, n_books=2, n_events=400, record_every=100)
-    large = ob.simulate_book(SWITCHING, seed=5, n_books=5, n_events=400, record_every=100)
-    np.testing.assert_array_equal(small.mid, large.mid[:2])
-    np.testing.assert_array_equal(small.spread, large.spread[:2])
+    # simulate_book(n_books=n) runs the books 0..n-1; a book's path depends
+    # only on its index, so any other batch holding it (here shuffled and
+    # mixed with books 7 and 9) gives the same path.  One shape (5 books,
+    # 400 / 100 events) is shared with other tests: each new shape is a
+    # compilation of several seconds.
+    rec = ob.simulate_book(SWITCHING, seed=5, n_books=5, n_events=400, record_every=100)
+    books = [3, 9, 0, 7, 1]
+    simulate_batched = jax.jit(ob._simulate_batched, static_argnames=("n_records", "record_every"))
+    _, other = simulate_batched(
+        jnp.asarray(books, jnp.uint32),
+        jnp.uint32(5),
+        SWITCHING.to_params(),
+        n_records=4,
+        record_every=100,
+    )
+    for row, book in enumerate(books):
+        if book < 5:
+            assert np.asarray(other["mid2"])[row].tolist() == (rec.mid[book] * 200).round().tolist()
+            np.testing.assert_array_equal(np.asarray(other["spread"])[row], rec.spread[book])
+            np.testing.assert_array_equal(np.asarray(other["regime"])[row], rec.regime[book])
 
 
 def test_same_seed_is_bit_identical_and_seeds_differ():
-    a = ob.simulate_book(SWITCHING, seed=9, n_books=3, n_events=500, record_every=50)
-    b = ob.simulate_book(SWITCHING, seed=9, n_books=3, n_events=500, record_every=50)
-    c = ob.simulate_book(SWITCHING, seed=10, n_books=3, n_events=500, record_every=50)
+    a = ob.simulate_book(SWITCHING, seed=9, n_books=5, n_events=400, record_every=100)
+    b = ob.simulate_book(SWITCHING, seed=9, n_books=5, n_events=400, record_every=100)
+    c = ob.simulate_book(SWITCHING, seed=10, n_books=5, n_events=400, record_every=100)
     for name in ("mid", "spread", "bid_depth", "ask_depth", "buy_volume", "sell_volume", "regime"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert not np.array_equal(a.mid, c.mid)
     assert a.mid.dtype == np.float64 and a.spread.dtype == np.int32
 
 
+def test_results_do_not_depend_on_the_number_of_devices() -> None:
+    # The device count is fixed when JAX starts, so the other count runs in a
+    # subprocess, against this process's run (a shape other tests compile too).
+    # Five books do not split evenly over two devices: the padding is dropped.
+    here = len(jax.local_devices())
+    other = 2 if here == 1 else 1
+    script = (
+        "import sys, jax\n"
+        "jax.config.update('jax_num_cpu_devices', int(sys.argv[1]))\n"
+        "from riskengine.sim import orderbook as ob\n"
+        "from riskengine.sim.book_spec import BookSpec\n"
+        "from tests.sim.reference_book import recording_digest\n"
+        f"spec = BookSpec(**{_SWITCHING_FIELDS!r})\n"
+        "rec = ob.simulate_book(spec, seed=4, n_books=5, n_events=400, record_every=100)\n"
+        "print(len(jax.local_devices()), rec.mid.shape[0], recording_digest(rec))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(other)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 0, run.stderr
+    devices, n_books, digest = run.stdout.split()
+    rec = ob.simulate_book(SWITCHING, seed=4, n_books=5, n_events=400, record_every=100)
+    assert (int(devices), int(n_books)) == (other, 5)
+    assert digest == recording_digest(rec)
+
+
 def test_results_do_not_depend_on_x64():
-    base = ob.simulate_book(CALM, seed=1, n_books=2, n_events=300, record_every=100)
+    base = ob.simulate_book(SWITCHING, seed=1, n_books=5, n_events=400, record_every=100)
     jax.config.update("jax_enable_x64", True)
     try:
-        wide = ob.simulate_book(CALM, seed=1, n_books=2, n_events=300, record_every=100)
+        wide = ob.simulate_book(SWITCHING, seed=1, n_books=5, n_events=400, record_every=100)
     finally:
         jax.config.update("jax_enable_x64", False)
     np.testing.assert_array_equal(base.mid, wide.mid)
@@ -343,6 +531,7 @@ def test_results_do_not_depend_on_x64():
 
 
 # ----------------------------------------------------------------- regimes
+@pytest.mark.slow  # 2 x 256,000 book-events and their own compilation
 def test_stressed_books_are_wider_and_thinner_than_calm_books():
     calm = ob.simulate_book(CALM, seed=0, n_books=64, n_events=4000, record_every=100).summary()
     stressed = ob.simulate_book(STRESSED, seed=0, n_books=64, n_events=4000, record_every=100)
@@ -351,6 +540,7 @@ def test_stressed_books_are_wider_and_thinner_than_calm_books():
     assert stressed["mean_best_depth"] < 0.7 * calm["mean_best_depth"]
 
 
+@pytest.mark.slow  # 640,000 book-events and their own compilation
 def test_regime_switching_visits_both_regimes_with_persistence():
     rec = ob.simulate_book(SWITCHING, seed=2, n_books=32, n_events=20_000, record_every=100)
     share = rec.regime.mean()
@@ -444,9 +634,9 @@ def test_simulate_book_rejects_bad_arguments():
         ob.simulate_book(types.SimpleNamespace(book=None), seed=0, n_books=2, n_events=10)
     with pytest.raises(TypeError, match="spec"):
         ob.simulate_book(42, seed=0, n_books=2, n_events=10)
-    scenario = types.SimpleNamespace(book=CALM)
-    rec = ob.simulate_book(scenario, seed=0, n_books=2, n_events=10, record_every=5)
-    assert rec.mid.shape == (2, 2)
+    scenario = types.SimpleNamespace(book=SWITCHING)
+    rec = ob.simulate_book(scenario, seed=0, n_books=5, n_events=400, record_every=100)
+    assert rec.mid.shape == (5, 4)
 
 
 def test_env_functions_reject_bad_arguments():
