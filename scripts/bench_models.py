@@ -1,0 +1,109 @@
+"""Benchmark the online models' per-observation cost (issue 3's targets).
+
+- ``garch_update_us``: median microseconds per ``OnlineGARCH.update`` (timed in
+  batches of 1,000 calls on S&P 500 returns, median over batches).
+- ``garch_refit_ratio``: the cost of one arch refit on the expanding history
+  (what a refit-from-scratch forecaster pays per new observation) divided by
+  one online update.
+- ``ewma_update_us``: the same for the RiskMetrics baseline.
+- ``garch_replay_per_obs_us``: the vectorised history-replay path per observation.
+- ``hmm_update_us``, ``cov10_update_us``: ``null`` until those models exist.
+
+Prints a table, or one JSON object with ``--json``.
+Run: ``python scripts/bench_models.py [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from arch import arch_model
+from arch.data import sp500
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from riskengine.forecast import EWMAVol, OnlineGARCH
+
+TARGETS = {"garch_update_us": 5.0, "garch_refit_ratio": 1000.0}
+
+
+def per_update_us(model: object, stream: np.ndarray, batch: int = 1000) -> float:
+    values = [float(x) for x in stream]
+    timings = []
+    for start in range(0, len(values) - batch + 1, batch):
+        chunk = values[start : start + batch]
+        t0 = time.perf_counter_ns()
+        for x in chunk:
+            model.update(x)
+        timings.append((time.perf_counter_ns() - t0) / batch / 1000)
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    returns = np.log(sp500.load()["Adj Close"]).diff().dropna().to_numpy()
+    history, stream = returns[:2500], np.tile(returns[2500:], 10)[:20_000]
+
+    garch = OnlineGARCH(history=100_000).fit(history)
+    garch_us = per_update_us(garch, stream)
+    ewma_us = per_update_us(EWMAVol().fit(history), stream)
+
+    refits = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = arch_model(returns * 100, mean="Zero", vol="GARCH", p=1, q=1, dist="t")
+            model.fit(disp="off", show_warning=False)
+        refits.append(time.perf_counter() - t0)
+    refit_us = min(refits) * 1e6
+
+    replay_model = OnlineGARCH().fit(history)
+    t0 = time.perf_counter()
+    replay_model.replay(stream)
+    replay_us = (time.perf_counter() - t0) / stream.size * 1e6
+
+    results = {
+        "garch_update_us": garch_us,
+        "garch_refit_us": refit_us,
+        "garch_refit_ratio": refit_us / garch_us,
+        "garch_replay_per_obs_us": replay_us,
+        "ewma_update_us": ewma_us,
+        "hmm_update_us": None,
+        "cov10_update_us": None,
+        "refit_sample_size": int(returns.size),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_1m": os.getloadavg()[0],
+        },
+        "targets": TARGETS,
+        "meets_targets": {
+            "garch_update_us": garch_us <= TARGETS["garch_update_us"],
+            "garch_refit_ratio": refit_us / garch_us >= TARGETS["garch_refit_ratio"],
+        },
+    }
+    if args.json:
+        print(json.dumps(results))
+        return
+    for key, value in results.items():
+        if isinstance(value, float):
+            print(f"{key:<26}{value:>14,.2f}")
+    print(f"meets targets: {results['meets_targets']}")
+
+
+if __name__ == "__main__":
+    main()
