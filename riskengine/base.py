@@ -13,9 +13,9 @@ model for pickling, cloning, determinism, no look-ahead and bad input.
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from typing import Any, Self
+
+from riskengine._validation import as_float
 
 __all__ = ["OnlineModel", "check_observation"]
 
@@ -27,17 +27,12 @@ def check_observation(x: Any, *, field: str = "x") -> float:
     0.01
     >>> check_observation(float("nan"))
     Traceback (most recent call last):
-    ValueError: x: must be a finite number, got nan
+    ValueError: x: must be finite, got nan
     >>> check_observation("0.1")
     Traceback (most recent call last):
     TypeError: x: expected a number, got str
     """
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{field}: expected a number, got {type(x).__name__}")
-    value = float(x)
-    if not math.isfinite(value):
-        raise ValueError(f"{field}: must be a finite number, got {value}")
-    return value
+    return as_float(x, field=field)
 
 
 class OnlineModel:

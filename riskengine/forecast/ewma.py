@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
+from riskengine._validation import as_float, as_int
 from riskengine.base import OnlineModel, check_observation
-from riskengine.sim._validation import as_float, as_int
 
 __all__ = ["EWMAVol"]
 

@@ -26,8 +26,8 @@ import numpy as np
 from arch import arch_model
 from scipy.signal import lfilter
 
+from riskengine._validation import as_int
 from riskengine.base import OnlineModel, check_observation
-from riskengine.sim._validation import as_int
 
 __all__ = ["GARCHParams", "OnlineGARCH", "RefitReport"]
 

@@ -42,8 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from riskengine._validation import as_int, check_seed
 from riskengine.sim._devices import map_over_devices
-from riskengine.sim._validation import as_int, check_seed
 from riskengine.sim.market_spec import MarketSpec
 from riskengine.sim.specs import ScenarioSpec, load_spec
 

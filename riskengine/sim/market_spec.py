@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from riskengine.sim._validation import (
+from riskengine._validation import (
     as_array,
     as_float,
     as_int,

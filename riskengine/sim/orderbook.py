@@ -75,8 +75,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from riskengine._validation import as_int, check_seed
 from riskengine.sim._devices import map_over_devices
-from riskengine.sim._validation import as_int, check_seed
 
 if TYPE_CHECKING:  # pragma: no cover
     from riskengine.sim.book_spec import BookSpec

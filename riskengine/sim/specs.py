@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from riskengine.sim._validation import check_keys
+from riskengine._validation import check_keys
 from riskengine.sim.book_spec import BookSpec
 from riskengine.sim.market_spec import MarketSpec
 
