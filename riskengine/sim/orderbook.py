@@ -1214,11 +1214,8 @@ def _run_events(state: BookState, uniforms: jax.Array, params: BookParams) -> Bo
     def event(state, u):
         return _apply_event(state, _sample_from_uniforms(u, state, params), params), None
 
-    state, _ = lax.scan(event, state, uniforms, unroll=_UNROLL)
+    state, _ = lax.scan(event, state, uniforms)
     return state
-
-
-_UNROLL = 1
 
 
 def _simulate_batched(books, seed, params, n_records, record_every):
