@@ -6,7 +6,7 @@
 - Query methods read forecasts.
 
 That is what makes :meth:`OnlineModel.clone` and a readable ``repr`` free, and
-lets one generic test suite (``tests/forecast/test_protocol.py``) check every
+lets one generic test suite (``tests/test_protocol.py``) check every
 model for pickling, cloning, determinism, no look-ahead and bad input.
 """
 
@@ -15,9 +15,11 @@ from __future__ import annotations
 import inspect
 from typing import Any, Self
 
+import numpy as np
+
 from riskengine._validation import as_float
 
-__all__ = ["OnlineModel", "check_observation"]
+__all__ = ["OnlineModel", "check_observation", "check_vector"]
 
 
 def check_observation(x: Any, *, field: str = "x") -> float:
@@ -33,6 +35,39 @@ def check_observation(x: Any, *, field: str = "x") -> float:
     TypeError: x: expected a number, got str
     """
     return as_float(x, field=field)
+
+
+def check_vector(x: Any, size: int, *, field: str = "x") -> np.ndarray:
+    """Return ``x`` as a finite float64 vector of ``size`` values, or raise naming ``field``.
+
+    The result is a new array: the caller's input is never kept or mutated.
+
+    >>> check_vector([0.01, -0.02], 2)
+    array([ 0.01, -0.02])
+    >>> check_vector([0.01, float("inf")], 2)
+    Traceback (most recent call last):
+    ValueError: x[1]: must be finite, got inf
+    >>> check_vector([0.01], 2)
+    Traceback (most recent call last):
+    ValueError: x: expected shape (2,), got (1,)
+    """
+    try:
+        source = np.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{field}: expected {size} numbers, got {type(x).__name__}") from None
+    # Numeric strings and booleans would convert silently; a feed sending them is broken.
+    if source.dtype.kind not in "fiu":
+        raise TypeError(
+            f"{field}: expected {size} numbers, got {type(x).__name__} of {source.dtype}"
+        )
+    if source.shape != (size,):
+        raise ValueError(f"{field}: expected shape ({size},), got {source.shape}")
+    vector = source.astype(np.float64)  # always a copy: the caller's array is never kept
+    finite = np.isfinite(vector)
+    if not finite.all():
+        bad = int(np.argmin(finite))
+        raise ValueError(f"{field}[{bad}]: must be finite, got {vector[bad]}")
+    return vector
 
 
 class OnlineModel:

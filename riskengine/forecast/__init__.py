@@ -1,10 +1,26 @@
-"""Online volatility forecasters: one observation in, a forecast out, no look-ahead.
+"""Online forecasters: one observation in, a forecast out, no look-ahead.
 
 - :class:`OnlineGARCH`: GARCH(1,1) / GJR-t fitted by arch, filtered in O(1).
 - :class:`EWMAVol`: RiskMetrics EWMA, the baseline.
+- :class:`OnlineDCC`: DCC(1,1)-GARCH covariance with a shrunk correlation target.
+- :class:`EWMACovariance`: river's EWMA covariance (optionally shrunk) for arrays.
+- :func:`constant_correlation_shrinkage`: Ledoit-Wolf shrinkage of a sample covariance.
 """
 
+from riskengine.forecast.dcc import DCCParams, OnlineDCC
 from riskengine.forecast.ewma import EWMAVol
+from riskengine.forecast.ewma_covariance import EWMACovariance
 from riskengine.forecast.garch import GARCHParams, OnlineGARCH, RefitReport
+from riskengine.forecast.shrinkage import ShrunkEstimate, constant_correlation_shrinkage
 
-__all__ = ["EWMAVol", "GARCHParams", "OnlineGARCH", "RefitReport"]
+__all__ = [
+    "DCCParams",
+    "EWMACovariance",
+    "EWMAVol",
+    "GARCHParams",
+    "OnlineDCC",
+    "OnlineGARCH",
+    "RefitReport",
+    "ShrunkEstimate",
+    "constant_correlation_shrinkage",
+]

@@ -164,6 +164,10 @@ class OnlineGARCH(OnlineModel):
         """Learn from one return: O(1) variance update, then a scheduled refit if due."""
         value = check_observation(x)
         self._require_fitted()
+        self._learn(value)
+
+    def _learn(self, value: float) -> None:
+        """:meth:`update` for a value already validated (the multi-asset models' hot path)."""
         self._variance = self._next_variance(value, self._variance, self._params)
         self._history.append(value)
         self._n_updates += 1
@@ -199,6 +203,20 @@ class OnlineGARCH(OnlineModel):
             if self.refit_every is not None and self._since_refit >= self.refit_every:
                 self.refit()
         return forecasts[:-1]
+
+    def kept_returns(self) -> np.ndarray:
+        """The returns kept for refits (at most ``history``), oldest first, as a new array."""
+        return np.fromiter(self._history, dtype=np.float64, count=len(self._history))
+
+    def conditional_variance(self, returns: np.ndarray) -> np.ndarray:
+        """In-sample conditional variances of ``returns`` under the current parameters.
+
+        Starts from arch's backcast, so on the fitting sample it equals arch's
+        ``conditional_volatility**2``. A pure query: the model is unchanged.
+        """
+        returns = self._check_returns(returns, minimum=1)
+        params = self.params
+        return self._filter(returns, params, self._initial_variance(returns, params))[:-1]
 
     # ------------------------------------------------------------------ queries
     @property

@@ -1,0 +1,201 @@
+"""Generic checks run over every online model: add a case and a model is covered.
+
+Pickle round trip, clone, determinism, no look-ahead, bad input leaves the
+state unchanged, inputs are not mutated, and the batch replay path equals the
+streaming path.
+
+A :class:`Case` says how to build a model ready for ``update``, which stream
+to feed it (one observation per row), how to read every query it answers, and
+which inputs ``update`` must refuse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from arch.data import sp500
+from river import datasets
+
+from riskengine.base import OnlineModel
+from riskengine.forecast import EWMACovariance, EWMAVol, OnlineDCC, OnlineGARCH
+
+RETURNS = np.log(sp500.load()["Adj Close"]).diff().dropna().to_numpy()
+FIT, STREAM = RETURNS[:600], RETURNS[600:900]
+
+SCALAR_BAD: tuple[Any, ...] = (float("nan"), float("inf"), -float("inf"), "0.01", None, True)
+
+# Ten S&P 500 stocks, percent returns in river's dataset, as decimals.
+STOCKS = np.array([list(x.values()) for x, _ in datasets.SP500Stocks()])[:700] / 100
+STOCKS_FIT, STOCKS_STREAM = STOCKS[:400], STOCKS[400:]
+VECTOR_BAD: tuple[Any, ...] = (
+    np.full(10, np.nan),
+    np.r_[np.zeros(9), np.inf],
+    np.zeros(9),
+    np.zeros((2, 10)),
+    ["0.01"] * 10,
+    "0.01",
+    None,
+    np.zeros(10, dtype=bool),
+)
+
+
+def _variance_path(model: Any) -> np.ndarray:
+    return np.append(model.forecast(5), model.variance())
+
+
+def _covariance_path(model: Any) -> np.ndarray:
+    return np.concatenate([model.forecast(3).ravel(), model.covariance().ravel()])
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    make: Callable[[], OnlineModel]
+    stream: np.ndarray
+    read: Callable[[Any], np.ndarray] = _variance_path
+    bad: tuple[Any, ...] = SCALAR_BAD
+    # What replay() returns for each observation, read before that observation
+    # is fed; None when the model has no replay path.
+    replay_read: Callable[[Any], Any] | None = None
+    fit_data: np.ndarray | None = None
+
+
+CASES: dict[str, Case] = {
+    "garch": Case(
+        lambda: OnlineGARCH().fit(FIT),
+        STREAM,
+        replay_read=lambda m: m.variance(),
+        fit_data=FIT,
+    ),
+    "gjr_refitting": Case(
+        lambda: OnlineGARCH(vol="GJR", refit_every=100, history=600).fit(FIT),
+        STREAM,
+        replay_read=lambda m: m.variance(),
+        fit_data=FIT,
+    ),
+    "ewma": Case(
+        lambda: EWMAVol().fit(FIT), STREAM, replay_read=lambda m: m.variance(), fit_data=FIT
+    ),
+    "dcc": Case(
+        lambda: OnlineDCC().fit(STOCKS_FIT),
+        STOCKS_STREAM,
+        read=_covariance_path,
+        bad=VECTOR_BAD,
+        replay_read=lambda m: m.covariance(),
+        fit_data=STOCKS_FIT,
+    ),
+    "dcc_gjr_refitting": Case(
+        lambda: OnlineDCC(vol="GJR", refit_every=60, history=400).fit(STOCKS_FIT),
+        STOCKS_STREAM,
+        read=_covariance_path,
+        bad=VECTOR_BAD,
+        replay_read=lambda m: m.covariance(),
+        fit_data=STOCKS_FIT,
+    ),
+    "ewma_covariance": Case(
+        lambda: EWMACovariance(shrinkage=0.1).fit(STOCKS_FIT),
+        STOCKS_STREAM,
+        read=_covariance_path,
+        bad=VECTOR_BAD,
+        fit_data=STOCKS_FIT,
+    ),
+}
+
+
+def _observation(row: np.ndarray) -> Any:
+    return float(row) if np.ndim(row) == 0 else row.copy()
+
+
+def _feed(case: Case, model: Any, stream: np.ndarray) -> list[np.ndarray]:
+    out = []
+    for row in stream:
+        model.update(_observation(row))
+        out.append(np.asarray(case.read(model), dtype=np.float64))
+    return out
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request: pytest.FixtureRequest) -> Case:
+    return CASES[request.param]
+
+
+def test_update_returns_nothing(case: Case) -> None:
+    assert case.make().update(_observation(case.stream[0])) is None
+
+
+def test_pickle_round_trip_continues_identically(case: Case) -> None:
+    model = case.make()
+    _feed(case, model, case.stream[:50])
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(
+        np.array(_feed(case, model, case.stream[50:])),
+        np.array(_feed(case, restored, case.stream[50:])),
+    )
+
+
+def test_clone_keeps_hyper_parameters_and_drops_state(case: Case) -> None:
+    model = case.make()
+    _feed(case, model, case.stream[:5])
+    twin = model.clone()
+    assert repr(twin) == repr(model)
+    assert twin is not model
+    assert pickle.dumps(twin) != pickle.dumps(model)  # the learned state is not copied
+
+
+def test_same_inputs_give_bit_identical_outputs(case: Case) -> None:
+    np.testing.assert_array_equal(
+        np.array(_feed(case, case.make(), case.stream)),
+        np.array(_feed(case, case.make(), case.stream)),
+    )
+
+
+def test_no_look_ahead(case: Case) -> None:
+    # The output at t must not change when observations after t exist.
+    full = _feed(case, case.make(), case.stream)
+    for t in (0, 37, 149, len(case.stream) - 50):
+        prefix = _feed(case, case.make(), case.stream[: t + 1])
+        np.testing.assert_array_equal(prefix[-1], full[t])
+
+
+def test_bad_input_raises_and_leaves_state_unchanged(case: Case) -> None:
+    model = case.make()
+    _feed(case, model, case.stream[:10])
+    before = pickle.dumps(model)
+    for bad in case.bad:
+        with pytest.raises((ValueError, TypeError), match=r"^x[\[:.]"):
+            model.update(bad)
+        assert pickle.dumps(model) == before, f"state changed by {bad!r}"
+
+
+def test_update_does_not_mutate_its_input(case: Case) -> None:
+    model = case.make()
+    for row in case.stream[:20]:
+        observation = _observation(row)
+        kept = np.copy(observation)
+        model.update(observation)
+        np.testing.assert_array_equal(observation, kept)
+
+
+def test_replay_matches_streaming(case: Case) -> None:
+    if case.replay_read is None:
+        pytest.skip("no replay path")
+    streaming, batch = case.make(), case.make()
+    expected = []
+    for row in case.stream:
+        expected.append(case.replay_read(streaming))
+        streaming.update(_observation(row))
+    got = batch.replay(case.stream)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-10, atol=0)
+    np.testing.assert_allclose(case.read(batch), case.read(streaming), rtol=1e-10)
+
+
+def test_fit_does_not_mutate_its_input(case: Case) -> None:
+    if case.fit_data is None:
+        pytest.skip("no fit step")
+    data = case.fit_data.copy()
+    case.make().clone().fit(data)
+    np.testing.assert_array_equal(data, case.fit_data)
