@@ -22,7 +22,13 @@ from arch.data import sp500
 from river import datasets
 
 from riskengine.base import OnlineModel
-from riskengine.forecast import EWMACovariance, EWMAVol, OnlineDCC, OnlineGARCH
+from riskengine.forecast import (
+    EWMACovariance,
+    EWMAVol,
+    LearnedVolForecaster,
+    OnlineDCC,
+    OnlineGARCH,
+)
 
 RETURNS = np.log(sp500.load()["Adj Close"]).diff().dropna().to_numpy()
 FIT, STREAM = RETURNS[:600], RETURNS[600:900]
@@ -80,6 +86,7 @@ CASES: dict[str, Case] = {
     "ewma": Case(
         lambda: EWMAVol().fit(FIT), STREAM, replay_read=lambda m: m.variance(), fit_data=FIT
     ),
+    "learned_har": Case(lambda: LearnedVolForecaster().fit(FIT), STREAM, fit_data=FIT),
     "dcc": Case(
         lambda: OnlineDCC().fit(STOCKS_FIT),
         STOCKS_STREAM,

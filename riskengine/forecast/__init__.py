@@ -3,6 +3,7 @@
 - :class:`OnlineGARCH`: GARCH(1,1) / GJR-t fitted by arch, filtered in O(1).
 - :class:`EWMAVol`: RiskMetrics EWMA, the baseline.
 - :class:`OnlineDCC`: DCC(1,1)-GARCH covariance with a shrunk correlation target.
+- :class:`LearnedVolForecaster`: river regression on HAR features, trained on QLIKE.
 - :class:`EWMACovariance`: river's EWMA covariance (optionally shrunk) for arrays.
 - :func:`constant_correlation_shrinkage`: Ledoit-Wolf shrinkage of a sample covariance.
 """
@@ -11,6 +12,7 @@ from riskengine.forecast.dcc import DCCParams, OnlineDCC
 from riskengine.forecast.ewma import EWMAVol
 from riskengine.forecast.ewma_covariance import EWMACovariance
 from riskengine.forecast.garch import GARCHParams, OnlineGARCH, RefitReport
+from riskengine.forecast.learned import LearnedVolForecaster, QLIKELoss
 from riskengine.forecast.shrinkage import ShrunkEstimate, constant_correlation_shrinkage
 
 __all__ = [
@@ -18,8 +20,10 @@ __all__ = [
     "EWMACovariance",
     "EWMAVol",
     "GARCHParams",
+    "LearnedVolForecaster",
     "OnlineDCC",
     "OnlineGARCH",
+    "QLIKELoss",
     "RefitReport",
     "ShrunkEstimate",
     "constant_correlation_shrinkage",
