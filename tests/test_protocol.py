@@ -83,6 +83,15 @@ CASES: dict[str, Case] = {
         replay_read=lambda m: m.variance(),
         fit_data=FIT,
     ),
+    "gjr_skewt_refitting": Case(
+        lambda: OnlineGARCH(vol="GJR", dist="skewt", refit_every=100, history=600).fit(FIT),
+        STREAM,
+        read=lambda m: np.append(
+            _variance_path(m), [m.value_at_risk(0.01), m.expected_shortfall(0.025)]
+        ),
+        replay_read=lambda m: m.variance(),
+        fit_data=FIT,
+    ),
     "ewma": Case(
         lambda: EWMAVol().fit(FIT), STREAM, replay_read=lambda m: m.variance(), fit_data=FIT
     ),

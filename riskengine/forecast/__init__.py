@@ -1,6 +1,7 @@
 """Online forecasters: one observation in, a forecast out, no look-ahead.
 
-- :class:`OnlineGARCH`: GARCH(1,1) / GJR-t fitted by arch, filtered in O(1).
+- :class:`OnlineGARCH`: GARCH(1,1) / GJR, t or skewed t, fitted by arch, filtered in O(1);
+  one-step VaR and ES.
 - :class:`EWMAVol`: RiskMetrics EWMA, the baseline.
 - :class:`OnlineDCC`: DCC(1,1)-GARCH covariance with a shrunk correlation target.
 - :class:`LearnedVolForecaster`: river regression on HAR features, trained on QLIKE.

@@ -112,7 +112,9 @@ class OnlineDCC(OnlineModel):
         shrinkage: float | Literal["ledoit_wolf"] = "ledoit_wolf",
     ) -> None:
         # The per-asset template validates vol, mean, refit_every, history and min_obs.
-        self._template = OnlineGARCH(vol, mean, refit_every, history, min_obs)
+        self._template = OnlineGARCH(
+            vol=vol, mean=mean, refit_every=refit_every, history=history, min_obs=min_obs
+        )
         self.vol = vol
         self.mean = mean
         self.refit_every = refit_every
