@@ -29,6 +29,13 @@ from riskengine.forecast import (
     OnlineDCC,
     OnlineGARCH,
 )
+from riskengine.regime import (
+    BOCPD,
+    DriftAdaptedForecaster,
+    DriftDetector,
+    OnlineRegimeHMM,
+    RegimeSwitchDetector,
+)
 
 RETURNS = np.log(sp500.load()["Adj Close"]).diff().dropna().to_numpy()
 FIT, STREAM = RETURNS[:600], RETURNS[600:900]
@@ -56,6 +63,30 @@ def _variance_path(model: Any) -> np.ndarray:
 
 def _covariance_path(model: Any) -> np.ndarray:
     return np.concatenate([model.forecast(3).ravel(), model.covariance().ravel()])
+
+
+def _regime_path(model: Any) -> np.ndarray:
+    return np.concatenate([model.regime_proba(), model.forecast(3).ravel(), [model.regime()]])
+
+
+def _changepoint_path(model: Any) -> np.ndarray:
+    head = [model.drift_detected, model.changepoint_proba(), model.map_run_length]
+    return np.concatenate([head, model.run_length_proba()])
+
+
+def _drift_path(model: Any) -> list[float]:
+    return [model.drift_detected, model.statistic, model.n_detections]
+
+
+def _switch_path(model: Any) -> np.ndarray:
+    head = [model.drift_detected, model.high_volatility_proba(), model.changepoint_proba()]
+    return np.concatenate([head, model.regime_proba()])
+
+
+# Returns scaled to about unit variance, as the drift detectors expect residuals.
+Z_STREAM = STREAM / FIT.std()
+# One fitted HMM shared by the switch detector's cases: the detector copies it.
+STOCKS_HMM = OnlineRegimeHMM(n_regimes=2).fit(STOCKS_FIT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +149,47 @@ CASES: dict[str, Case] = {
         read=_covariance_path,
         bad=VECTOR_BAD,
         fit_data=STOCKS_FIT,
+    ),
+    "regime_hmm": Case(
+        lambda: OnlineRegimeHMM(n_regimes=2).fit(FIT),
+        STREAM,
+        read=_regime_path,
+        replay_read=lambda m: m.forecast(1)[0],
+        fit_data=FIT,
+    ),
+    "regime_hmm_stocks_refitting": Case(
+        lambda: OnlineRegimeHMM(features="return_and_log_square", refit_every=60, history=400).fit(
+            STOCKS_FIT
+        ),
+        STOCKS_STREAM,
+        read=_regime_path,
+        bad=VECTOR_BAD,
+        replay_read=lambda m: m.forecast(1)[0],
+        fit_data=STOCKS_FIT,
+    ),
+    "bocpd": Case(
+        lambda: BOCPD(prior_variance=1e-4, direction="up"), STREAM, read=_changepoint_path
+    ),
+    "adapted_ewma": Case(
+        lambda: DriftAdaptedForecaster(EWMAVol().fit(FIT), BOCPD(prior_variance=1.0)), STREAM
+    ),
+    "adapted_garch": Case(
+        lambda: DriftAdaptedForecaster(
+            OnlineGARCH(history=600).fit(FIT), DriftDetector("page_hinkley")
+        ),
+        STREAM,
+    ),
+    "drift_adwin": Case(lambda: DriftDetector("adwin"), Z_STREAM, read=_drift_path),
+    "drift_page_hinkley": Case(
+        lambda: DriftDetector("page_hinkley", transform="log_square", direction="both"),
+        Z_STREAM,
+        read=_drift_path,
+    ),
+    "regime_switch": Case(
+        lambda: RegimeSwitchDetector(STOCKS_HMM, BOCPD(prior_variance=1e-4), threshold=0.3),
+        STOCKS_STREAM,
+        read=_switch_path,
+        bad=VECTOR_BAD,
     ),
 }
 

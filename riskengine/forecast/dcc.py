@@ -166,6 +166,10 @@ class OnlineDCC(OnlineModel):
         self._refit_correlation()
         return self._last_refit
 
+    def adapt(self) -> RefitReport:
+        """A change was detected: refit every GARCH and the correlation now."""
+        return self.refit()
+
     # ------------------------------------------------------------------ online
     def update(self, x: np.ndarray) -> None:
         """Learn from one vector of returns: N GARCH steps and one DCC step, then refits if due."""

@@ -6,6 +6,11 @@ r"""EWMA (RiskMetrics 1996) variance: the baseline every other forecaster must b
 
 with zero mean and :math:`\lambda = 0.94` for daily data by default. The
 forecast is flat in the horizon (an integrated process has no mean reversion).
+
+After a detected change (:meth:`EWMAVol.adapt`, called by
+:class:`~riskengine.regime.DriftAdaptedForecaster`) the next ``fast_steps``
+updates use the shorter memory ``fast_lam``, so the estimate moves to the new
+level within days instead of weeks, and then the usual decay returns.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class EWMAVol(OnlineModel):
     warmup : int
         Observations whose mean square starts the recursion when no history
         is given to :meth:`fit`; until then :meth:`variance` is NaN.
+    fast_lam, fast_steps : float, int
+        The decay used for the ``fast_steps`` updates after :meth:`adapt`.
 
     Examples
     --------
@@ -39,12 +46,17 @@ class EWMAVol(OnlineModel):
     0.00013
     """
 
-    def __init__(self, lam: float = 0.94, warmup: int = 30) -> None:
+    def __init__(
+        self, lam: float = 0.94, warmup: int = 30, fast_lam: float = 0.8, fast_steps: int = 10
+    ) -> None:
         self.lam = as_float(lam, field="lam", low=0, high=1, low_open=True, high_open=True)
         self.warmup = as_int(warmup, field="warmup", low=1)
+        self.fast_lam = as_float(fast_lam, field="fast_lam", low=0, high=self.lam, low_open=True)
+        self.fast_steps = as_int(fast_steps, field="fast_steps", low=0)
         self._variance = float("nan")
         self._warm_sum = 0.0
         self._n = 0
+        self._fast_left = 0
 
     def fit(self, returns: np.ndarray) -> EWMAVol:
         """Start from the mean square of the first ``warmup`` returns and filter the rest."""
@@ -53,7 +65,7 @@ class EWMAVol(OnlineModel):
             raise ValueError(f"returns: need a 1-d array of at least {self.warmup} observations")
         if not np.all(np.isfinite(returns)):
             raise ValueError("returns: must all be finite (found NaN or inf)")
-        self._variance, self._warm_sum, self._n = float("nan"), 0.0, 0
+        self._variance, self._warm_sum, self._n, self._fast_left = float("nan"), 0.0, 0, 0
         self.replay(returns)
         return self
 
@@ -65,7 +77,15 @@ class EWMAVol(OnlineModel):
             if self._n == self.warmup:
                 self._variance = self._warm_sum / self.warmup
             return
-        self._variance = self.lam * self._variance + (1.0 - self.lam) * value * value
+        lam = self.lam
+        if self._fast_left:
+            lam = self.fast_lam
+            self._fast_left -= 1
+        self._variance = lam * self._variance + (1.0 - lam) * value * value
+
+    def adapt(self) -> None:
+        """A change was detected: use ``fast_lam`` for the next ``fast_steps`` updates."""
+        self._fast_left = self.fast_steps
 
     def replay(self, returns: np.ndarray) -> np.ndarray:
         """Feed many returns; the forecast made before each (NaN during warm-up).
@@ -76,8 +96,8 @@ class EWMAVol(OnlineModel):
         if not np.all(np.isfinite(returns)):
             raise ValueError("returns: must all be finite (found NaN or inf)")
         forecasts = np.full(returns.size, np.nan)
-        head = min(max(self.warmup - self._n, 0), returns.size)
-        for i in range(head):  # at most `warmup` steps: the warm-up itself
+        head = min(max(self.warmup - self._n, 0) + self._fast_left, returns.size)
+        for i in range(head):  # at most `warmup + fast_steps`: warm-up and fast steps
             forecasts[i] = self._variance
             self.update(float(returns[i]))
         rest = returns[head:]

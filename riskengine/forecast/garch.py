@@ -254,6 +254,10 @@ class OnlineGARCH(OnlineModel):
         self._last_refit = report
         return report
 
+    def adapt(self) -> RefitReport:
+        """A change was detected: refit now (warm-started, filtered state kept)."""
+        return self.refit()
+
     # ------------------------------------------------------------------ online
     def update(self, x: float) -> None:
         """Learn from one return: O(1) variance update, then a scheduled refit if due."""

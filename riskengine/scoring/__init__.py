@@ -7,9 +7,17 @@ are in ``docs/scoring.md``.
 - :mod:`~riskengine.scoring.covariance_loss`: portfolio QLIKE and the Mahalanobis ratio.
 - :mod:`~riskengine.scoring.var_backtest`: VaR / ES backtests (Kupiec, Christoffersen,
   Basel traffic light, Acerbi-Szekely Z2) and Student-t VaR / ES.
+- :mod:`~riskengine.scoring.detection`: change-detection delay, false-alarm and
+  missed-detection rates against known change points.
 """
 
 from riskengine.scoring.covariance_loss import mahalanobis_ratio, portfolio_qlike
+from riskengine.scoring.detection import (
+    DetectionScores,
+    detection_scores,
+    pool_detection_scores,
+    switches_into,
+)
 from riskengine.scoring.forecast_loss import mse, qlike
 from riskengine.scoring.var_backtest import (
     BASEL_PLUS_FACTORS,
@@ -34,6 +42,7 @@ __all__ = [
     "BASEL_PLUS_FACTORS",
     "Z2_CRITICAL_VALUES",
     "BacktestResult",
+    "DetectionScores",
     "TrafficLight",
     "VaRBacktest",
     "acerbi_szekely_z2",
@@ -42,13 +51,16 @@ __all__ = [
     "basel_zones",
     "christoffersen_conditional_coverage",
     "christoffersen_independence",
+    "detection_scores",
     "kupiec_pof",
     "mahalanobis_ratio",
     "mse",
+    "pool_detection_scores",
     "portfolio_qlike",
     "qlike",
     "sample_student_t_returns",
     "student_t_var_es",
+    "switches_into",
     "var_backtest",
     "var_exceptions",
 ]
