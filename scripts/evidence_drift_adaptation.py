@@ -19,8 +19,6 @@ Run: ``python scripts/evidence_drift_adaptation.py [--json]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +31,7 @@ from riskengine.forecast import EWMAVol, OnlineGARCH
 from riskengine.regime import BOCPD, DriftAdaptedForecaster, DriftDetector
 from riskengine.scoring import qlike
 from riskengine.sim.market import simulate_market
+from scripts._evidence import evidence_main
 
 N_PATHS, N_STEPS, FIT_DAYS, SEED = 12, 2500, 1000, 11
 
@@ -91,19 +90,16 @@ def run() -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    report = run()
-    if args.json:
-        print(json.dumps(report))
-        return
+def render(report: dict) -> None:
     print(f"QLIKE against the true variance, {report['test_days']} simulated days")
     for name, value in report["qlike_vs_true_variance"].items():
         ratio = report["ratio_adapted_vs_plain"].get(name)
         extra = "" if ratio is None else f"   adapted/plain {ratio:.4f}"
         print(f"  {name:<20}{value:.5f}{extra}")
+
+
+def main() -> None:
+    evidence_main(__doc__, run, render)
 
 
 if __name__ == "__main__":

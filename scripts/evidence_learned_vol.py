@@ -20,8 +20,6 @@ Run: ``python scripts/evidence_learned_vol.py [--json]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from riskengine.forecast import EWMAVol, LearnedVolForecaster, OnlineGARCH
 from riskengine.scoring import qlike
+from scripts._evidence import evidence_main
 
 LEARNING_RATES = (0.0003, 0.001, 0.003)
 TEST_START = np.datetime64("2004-01-01")
@@ -93,14 +92,7 @@ def run() -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    report = run()
-    if args.json:
-        print(json.dumps(report))
-        return
+def render(report: dict) -> None:
     print(
         f"One-step variance forecasts, {report['period']}, learning rate {report['learning_rate']}"
     )
@@ -112,6 +104,10 @@ def main() -> None:
             f"          learned / GARCH {result['qlike_ratio_learned_vs_garch']:.4f}, "
             f"learned / EWMA {result['qlike_ratio_learned_vs_ewma']:.4f}"
         )
+
+
+def main() -> None:
+    evidence_main(__doc__, run, render)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,8 @@ Run: ``python scripts/evidence_regime_detection.py [--json]``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -68,6 +66,7 @@ from riskengine.scoring import (
 )
 from riskengine.sim.market import simulate_market
 from riskengine.sim.specs import load_spec
+from scripts._evidence import evidence_main
 
 SPEC = "regime_switching"
 TRAIN_SEED, CALIBRATION_SEED, EVALUATION_SEED = 101, 202, 303
@@ -417,14 +416,7 @@ def run(calibration_paths: int = 32, evaluation_paths: int = 64, n_steps: int = 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    report = run()
-    if args.json:
-        print(json.dumps(report))
-        return
+def render(report: dict) -> None:
     recall = np.round(report["filtered_recall_per_regime"], 3).tolist()
     print(f"{report['spec']}: filtered regime accuracy {report['filtered_accuracy']:.3f}")
     print(f"  recall per regime (calm, turbulent, crisis): {recall}")
@@ -445,6 +437,10 @@ def main() -> None:
             f"  {name:<13}{median:>7.1f}{mean:>7.2f}{d['missed_rate']:>8.3f}"
             f"{d['false_alarms_per_500']:>8.2f}{d['detected_within_5']:>7.3f}  {d['setting']}"
         )
+
+
+def main() -> None:
+    evidence_main(__doc__, run, render)
 
 
 if __name__ == "__main__":

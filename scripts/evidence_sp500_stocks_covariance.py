@@ -25,8 +25,6 @@ Run: ``python scripts/evidence_sp500_stocks_covariance.py [--json]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -39,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from riskengine.forecast import EWMACovariance, OnlineDCC
 from riskengine.scoring import mahalanobis_ratio, portfolio_qlike
+from scripts._evidence import evidence_main
 
 FIT_DAYS = 500
 REFIT_EVERY = 21
@@ -122,14 +121,7 @@ def run() -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    report = run()
-    if args.json:
-        print(json.dumps(report))
-        return
+def render(report: dict) -> None:
     print(f"Ten S&P 500 stocks, {report['n_forecasts']} one-step covariance forecasts")
     print(f"  {'model':<16}{'EW QLIKE':>10}{'vs river':>10}{'random QLIKE':>14}{'Mahalanobis':>13}")
     for name, score in report["scores"].items():
@@ -138,6 +130,10 @@ def main() -> None:
             f"  {name:<16}{score['equal_weight_qlike']:>10.4f}{ratio:>10.4f}"
             f"{score['random_portfolios_mean_qlike']:>14.4f}{score['mahalanobis_ratio']:>13.3f}"
         )
+
+
+def main() -> None:
+    evidence_main(__doc__, run, render)
 
 
 if __name__ == "__main__":

@@ -28,15 +28,11 @@ Run: ``python scripts/evidence_sp500_var.py [--json] [--no-comparisons]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from arch import arch_model
 from arch.univariate import SkewStudent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -50,7 +46,8 @@ from riskengine.scoring import (
     student_t_var_es,
     var_backtest,
 )
-from scripts.evidence_sp500_variance import sp500_returns
+from scripts._evidence import evidence_main
+from scripts.evidence_sp500_variance import arch_refit_blocks, sp500_returns
 
 REFIT_EVERY = 21
 HISTORY = 10_000
@@ -137,22 +134,17 @@ def arch_skewt_forecasts(returns: np.ndarray, start: int, o: int) -> dict[str, n
     skewed-t quantile of the block's parameters (not an online model: a
     reference for what the innovation distribution is worth).
     """
-    model = arch_model(returns * 100, mean="Zero", vol="GARCH", p=1, o=o, q=1, dist="skewt")
+    distribution = SkewStudent()
     size = returns.size - start
     variance = np.empty(size)
     var = {tail: np.empty(size) for tail in TAILS}
-    for block in range(start, returns.size, REFIT_EVERY):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = model.fit(disp="off", last_obs=block, show_warning=False)
-        end = min(block + REFIT_EVERY, returns.size)
-        # Row t of forecast(start=t-1) is the forecast of day t made at t-1.
-        forecast = result.forecast(start=block - 1, horizon=1, reindex=False)
-        block_variance = forecast.variance.to_numpy()[: end - block, 0] / 1e4
+    for block, end, result, block_variance in arch_refit_blocks(
+        returns, start, REFIT_EVERY, o=o, dist="skewt"
+    ):
         variance[block - start : end - start] = block_variance
         shape = result.params[["eta", "lambda"]].to_numpy()
         for tail in TAILS:
-            quantile = float(model.distribution.ppf(tail, shape))
+            quantile = float(distribution.ppf(tail, shape))
             var[tail][block - start : end - start] = -quantile * np.sqrt(block_variance)
     return {"variance": variance, **{f"var_{tail}": v for tail, v in var.items()}}
 
@@ -309,17 +301,15 @@ def _print(report: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument(
-        "--no-comparisons", action="store_true", help="backtest only the engine's model"
+    evidence_main(
+        __doc__,
+        run,
+        _print,
+        add_arguments=lambda parser: parser.add_argument(
+            "--no-comparisons", action="store_true", help="backtest only the engine's model"
+        ),
+        run_kwargs=lambda args: {"comparisons": not args.no_comparisons},
     )
-    args = parser.parse_args()
-    report = run(comparisons=not args.no_comparisons)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        _print(report)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ Run: ``python scripts/evidence_sp500_variance.py [--json]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from arch import arch_model
@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from riskengine.forecast import EWMAVol, OnlineGARCH
 from riskengine.scoring import mse, qlike
+from scripts._evidence import evidence_main
 
 REFIT_EVERY = 21
 
@@ -46,12 +47,15 @@ def sp500_returns() -> tuple[np.ndarray, int]:
     return returns.to_numpy(), int(np.searchsorted(returns.index, np.datetime64("2004-01-01")))
 
 
-def arch_refit_forecasts(
+def arch_refit_blocks(
     returns: np.ndarray, start: int, every: int, o: int = 0, dist: str = "t"
-) -> np.ndarray:
-    """arch GARCH(1,1) (``o=0``) or GJR (``o=1``), refitted every ``every`` days, expanding."""
+) -> Iterator[tuple[int, int, Any, np.ndarray]]:
+    """arch GARCH(1,1) (``o=0``) or GJR (``o=1``), refitted every ``every`` days, expanding.
+
+    Yields ``(block, end, result, variance)``: the fit on days before ``block`` and
+    its one-step variance forecasts (decimal units) for days ``block..end-1``.
+    """
     model = arch_model(returns * 100, mean="Zero", vol="GARCH", p=1, o=o, q=1, dist=dist)
-    out = np.empty(returns.size - start)
     for block in range(start, returns.size, every):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -59,7 +63,16 @@ def arch_refit_forecasts(
         end = min(block + every, returns.size)
         # Row t of forecast(start=t-1) is the forecast of day t made at t-1.
         fc = result.forecast(start=block - 1, horizon=1, reindex=False)
-        out[block - start : end - start] = fc.variance.to_numpy()[: end - block, 0] / 1e4
+        yield block, end, result, fc.variance.to_numpy()[: end - block, 0] / 1e4
+
+
+def arch_refit_forecasts(
+    returns: np.ndarray, start: int, every: int, o: int = 0, dist: str = "t"
+) -> np.ndarray:
+    """The one-step variance forecasts of :func:`arch_refit_blocks`, days ``start`` on."""
+    out = np.empty(returns.size - start)
+    for block, end, _, variance in arch_refit_blocks(returns, start, every, o, dist):
+        out[block - start : end - start] = variance
     return out
 
 
@@ -124,14 +137,7 @@ def run() -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    report = run()
-    if args.json:
-        print(json.dumps(report))
-        return
+def render(report: dict) -> None:
     print(f"S&P 500 one-step variance forecasts, {report['period']} ({report['n_forecasts']} days)")
     for name, score in report["scores"].items():
         print(f"  {name:<24} QLIKE {score['qlike']:.5f}   MSE {score['mse']:.3e}")
@@ -145,6 +151,10 @@ def main() -> None:
         "  QLIKE ratio online GJR-skew-t / EWMA:                  "
         f"{report['qlike_ratio_online_gjr_skewt_vs_ewma']:.4f}"
     )
+
+
+def main() -> None:
+    evidence_main(__doc__, run, render)
 
 
 if __name__ == "__main__":

@@ -646,28 +646,29 @@ def acerbi_szekely_z2_test(
 
 
 # ---------------------------------------------------------------------- Student-t VaR / ES
-def _nu(nu: object, shape: tuple[int, ...]) -> np.ndarray:
+def _per_day(value: object, shape: tuple[int, ...], field: str) -> np.ndarray:
+    """A scalar or a per-day array of ``shape``, as float64, broadcast to ``shape``."""
     try:
-        array = np.asarray(nu, dtype=np.float64)
+        array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError("nu: expected a number or an array of numbers") from None
+        raise TypeError(f"{field}: expected a number or an array of numbers") from None
     if array.ndim != 0 and array.shape != shape:
-        raise ValueError(f"nu: expected a scalar or shape {shape}, got {array.shape}")
+        raise ValueError(f"{field}: expected a scalar or shape {shape}, got {array.shape}")
+    return np.broadcast_to(array, shape)
+
+
+def _nu(nu: object, shape: tuple[int, ...]) -> np.ndarray:
+    array = _per_day(nu, shape, "nu")
     if np.any(np.isnan(array)) or np.any(array <= 2):
         raise ValueError("nu: must be > 2 (finite variance) or inf (Gaussian)")
-    return np.broadcast_to(array, shape)
+    return array
 
 
 def _mu(mu: object, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        array = np.asarray(mu, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError("mu: expected a number or an array of numbers") from None
-    if array.ndim != 0 and array.shape != shape:
-        raise ValueError(f"mu: expected a scalar or shape {shape}, got {array.shape}")
+    array = _per_day(mu, shape, "mu")
     if not np.all(np.isfinite(array)):
         raise ValueError("mu: must be finite")
-    return np.broadcast_to(array, shape)
+    return array
 
 
 def _variance(variance: object) -> np.ndarray:
