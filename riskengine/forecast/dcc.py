@@ -75,7 +75,8 @@ class OnlineDCC(OnlineModel):
     Parameters
     ----------
     vol, mean : str
-        The per-asset :class:`~riskengine.forecast.OnlineGARCH` specification.
+        The per-asset :class:`~riskengine.forecast.OnlineGARCH` specification
+        (``dist`` too, the last argument).
     refit_every : int or None
         Refit every GARCH with arch and the DCC parameters after this many
         updates, warm-started, keeping the filtered state (None: only on
@@ -87,6 +88,9 @@ class OnlineDCC(OnlineModel):
     shrinkage : float or "ledoit_wolf"
         Intensity of the shrinkage of ``q_bar`` towards constant correlation,
         or the Ledoit-Wolf estimate of it.
+    dist : {"t", "skewt"}
+        The per-asset GARCH innovations (the correlation step is Gaussian QML
+        whatever this is).
 
     Examples
     --------
@@ -110,13 +114,20 @@ class OnlineDCC(OnlineModel):
         history: int = 2520,
         min_obs: int = 250,
         shrinkage: float | Literal["ledoit_wolf"] = "ledoit_wolf",
+        dist: Literal["t", "skewt"] = "t",
     ) -> None:
-        # The per-asset template validates vol, mean, refit_every, history and min_obs.
+        # The per-asset template validates vol, mean, dist, refit_every, history and min_obs.
         self._template = OnlineGARCH(
-            vol=vol, mean=mean, refit_every=refit_every, history=history, min_obs=min_obs
+            vol=vol,
+            mean=mean,
+            dist=dist,
+            refit_every=refit_every,
+            history=history,
+            min_obs=min_obs,
         )
         self.vol = vol
         self.mean = mean
+        self.dist = dist
         self.refit_every = refit_every
         self.history = history
         self.min_obs = min_obs
@@ -247,8 +258,13 @@ class OnlineDCC(OnlineModel):
 
     def covariance(self) -> np.ndarray:
         """Next-step covariance forecast :math:`\\Sigma_{t+1}`, (N, N)."""
-        sd = np.sqrt(self.variance())
-        return self.correlation() * np.outer(sd, sd)
+        self._require_fitted()
+        variance = np.array([garch._variance for garch in self._garch])
+        # D R D with R = Q / sqrt(q_ii q_jj): one scale vector, then the exact variances.
+        scale = np.sqrt(variance / np.diag(self._q))
+        covariance = self._q * np.outer(scale, scale)
+        np.fill_diagonal(covariance, variance)
+        return covariance
 
     def forecast(self, horizon: int) -> np.ndarray:
         """Covariance forecasts for 1..``horizon`` steps ahead, (horizon, N, N).
@@ -353,12 +369,19 @@ class OnlineDCC(OnlineModel):
         them at once.
         """
         n = z.shape[1]
-        drive = (1.0 - params.a - params.b) * params.q_bar + params.a * (
-            z[:, :, None] * z[:, None, :]
+        # Q is symmetric: filter the upper triangle only, each entry's series
+        # contiguous in time (lfilter along the last axis is the fast one).
+        rows, cols = np.triu_indices(n)
+        drive = (1.0 - params.a - params.b) * params.q_bar[rows, cols][:, None] + params.a * (
+            z.T[rows] * z.T[cols]
         )
-        initial = (params.b * q).reshape(1, n * n)
-        path, _ = lfilter([1.0], [1.0, -params.b], drive.reshape(-1, n * n), axis=0, zi=initial)
-        return np.concatenate([q[None], path.reshape(-1, n, n)])
+        initial = (params.b * q[rows, cols])[:, None]
+        path, _ = lfilter([1.0], [1.0, -params.b], drive, axis=-1, zi=initial)
+        full = np.empty((z.shape[0] + 1, n, n))
+        full[0] = q
+        full[1:, rows, cols] = path.T
+        full[1:, cols, rows] = path.T
+        return full
 
 
 def _standardised_residuals(garch: list[OnlineGARCH], returns: np.ndarray) -> np.ndarray:

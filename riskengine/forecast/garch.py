@@ -49,7 +49,13 @@ from scipy.signal import lfilter
 from riskengine._validation import as_float, as_int
 from riskengine.base import OnlineModel, check_observation
 
-__all__ = ["GARCHParams", "OnlineGARCH", "RefitReport"]
+__all__ = [
+    "GARCHParams",
+    "OnlineGARCH",
+    "RefitReport",
+    "innovation_quantile",
+    "innovation_tail_mean",
+]
 
 # arch is fitted on percent returns: its optimiser and variance floor are tuned
 # for O(1) numbers, and decimal daily returns would be O(0.01).
@@ -75,13 +81,13 @@ def _shape(dist: str, nu: float, lam: float) -> list[float]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _innovation_quantile(dist: str, nu: float, lam: float, tail: float) -> float:
+def innovation_quantile(dist: str, nu: float, lam: float, tail: float) -> float:
     """:math:`q_a = F_z^{-1}(a)` of the standardised innovation, from arch's ``ppf``."""
     return float(_INNOVATIONS[dist].ppf(tail, _shape(dist, nu, lam)))
 
 
 @functools.lru_cache(maxsize=4096)
-def _innovation_tail_mean(dist: str, nu: float, lam: float, tail: float) -> float:
+def innovation_tail_mean(dist: str, nu: float, lam: float, tail: float) -> float:
     r""":math:`E[z \mid z \le q_a] = a^{-1} \int_0^a F_z^{-1}(u)\, du` by quadrature.
 
     With :math:`u = a s^8` the integral is :math:`\int_0^1 8 s^7 F_z^{-1}(a s^8)\, ds`,
@@ -386,7 +392,7 @@ class OnlineGARCH(OnlineModel):
         """
         tail = _check_tail(tail)
         params = self.params
-        quantile = _innovation_quantile(self.dist, params.nu, params.lam, tail)
+        quantile = innovation_quantile(self.dist, params.nu, params.lam, tail)
         return -(params.mu + math.sqrt(self._variance) * quantile)
 
     def expected_shortfall(self, tail: float) -> float:
@@ -428,7 +434,7 @@ class OnlineGARCH(OnlineModel):
         """
         tail = _check_tail(tail)
         params = self.params
-        tail_mean = _innovation_tail_mean(self.dist, params.nu, params.lam, tail)
+        tail_mean = innovation_tail_mean(self.dist, params.nu, params.lam, tail)
         return -(params.mu + math.sqrt(self._variance) * tail_mean)
 
     # ------------------------------------------------------------------ internals

@@ -139,6 +139,35 @@ class DriftDetector(OnlineModel):
         self._drift = bool(detected)
         self._n_detections += self._drift
 
+    def update_many(self, residuals: Any) -> Any:
+        """:meth:`update` for many standardised residuals (``variance=1``): the alarms, (T,) bool.
+
+        The same steps as the loop, with the checks done once for the batch.
+        """
+        import numpy as np
+
+        values = np.asarray(residuals, dtype=np.float64)
+        if values.ndim != 1 or not np.all(np.isfinite(values)):
+            raise ValueError("x: expected a 1-d array of finite residuals")
+        detector = self._detector
+        adwin_up = self.method == "adwin" and self.direction == "up"
+        log_square = self.transform == "log_square"
+        alarms = np.zeros(values.size, dtype=bool)
+        statistic = self._statistic
+        for t, z in enumerate(values.tolist()):
+            statistic = math.log(z * z + _LOG_FLOOR) if log_square else abs(z)
+            before = detector.estimation if adwin_up else 0.0
+            detector.update(statistic)
+            detected = detector.drift_detected
+            if detected and adwin_up:
+                detected = detector.estimation > before
+            alarms[t] = detected
+        if values.size:
+            self._statistic = statistic
+            self._drift = bool(alarms[-1])
+            self._n_detections += int(alarms.sum())
+        return alarms
+
     @property
     def drift_detected(self) -> bool:
         """True on the update that detected a change (in ``direction``)."""

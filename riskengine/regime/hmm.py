@@ -399,7 +399,11 @@ class OnlineRegimeHMM(OnlineModel):
 
     def _feature_matrix(self, rows: np.ndarray, scale: float) -> np.ndarray:
         n_assets = rows.shape[1]
-        v = np.log(np.sum(rows * rows, axis=1) * (1.0 / (n_assets * scale * scale)) + self.floor)
+        scaled = np.sum(rows * rows, axis=1) * (1.0 / (n_assets * scale * scale)) + self.floor
+        # math.log, not np.log: numpy's vectorised log may differ from libm's in
+        # the last bit, and the kept features must equal the streaming path's
+        # exactly, or a refit's EM can stop one iteration earlier or later.
+        v = np.array([math.log(value) for value in scaled.tolist()])
         if self.features == "log_square":
             return v[:, None]
         return np.column_stack([np.sum(rows, axis=1) * (1.0 / (n_assets * scale)), v])

@@ -119,7 +119,7 @@ def test_student_t_es_is_the_closed_form() -> None:
 def test_tail_mean_quadrature_matches_the_closed_form_t(nu: float, tail: float) -> None:
     # Down to nu = 2.05 (arch's bound), where the quantile's singularity at 0 is worst.
     _, es = student_t_var_es(1.0, nu, tail)
-    tail_mean = garch_module._innovation_tail_mean("t", nu, 0.0, tail)
+    tail_mean = garch_module.innovation_tail_mean("t", nu, 0.0, tail)
     assert -tail_mean == pytest.approx(es[0], rel=1e-8)
 
 
@@ -133,7 +133,7 @@ def test_tail_mean_quadrature_matches_archs_skewt_partial_moment(
     distribution = SkewStudent()
     quantile = float(distribution.ppf(tail, [nu, lam]))
     expected = distribution.partial_moment(1, quantile, [nu, lam]) / tail
-    tail_mean = garch_module._innovation_tail_mean("skewt", nu, lam, tail)
+    tail_mean = garch_module.innovation_tail_mean("skewt", nu, lam, tail)
     assert tail_mean == pytest.approx(expected, rel=1e-8)
 
 
@@ -175,10 +175,10 @@ def test_negative_skew_raises_the_left_tail_risk() -> None:
 def test_es_is_integrated_once_per_parameter_set() -> None:
     model = OnlineGARCH(dist="skewt").fit(FIT)
     model.expected_shortfall(0.025)
-    before = garch_module._innovation_tail_mean.cache_info()
+    before = garch_module.innovation_tail_mean.cache_info()
     model.update(-0.01)  # a new variance, the same parameters: no new integral
     es = model.expected_shortfall(0.025)
-    after = garch_module._innovation_tail_mean.cache_info()
+    after = garch_module.innovation_tail_mean.cache_info()
     assert (after.misses, after.hits) == (before.misses, before.hits + 1)
     assert es > model.value_at_risk(0.025) > 0
 

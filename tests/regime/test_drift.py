@@ -95,3 +95,22 @@ def test_options_go_to_river_and_are_checked() -> None:
         DriftDetector("kswin")
     with pytest.raises(ValueError, match=r"^transform: expected one of"):
         DriftDetector(transform="square")
+
+
+@pytest.mark.parametrize("method", ["adwin", "page_hinkley"])
+def test_update_many_equals_update_in_a_loop(method: str) -> None:
+    rng = np.random.default_rng(5)
+    residuals = np.concatenate([rng.standard_normal(400), 3 * rng.standard_normal(100)])
+    looped, batch = DriftDetector(method), DriftDetector(method)
+    alarms = []
+    for z in residuals.tolist():
+        looped.update(z)
+        alarms.append(looped.drift_detected)
+    np.testing.assert_array_equal(batch.update_many(residuals), alarms)
+    assert (batch.statistic, batch.n_detections, batch.drift_detected) == (
+        looped.statistic,
+        looped.n_detections,
+        looped.drift_detected,
+    )
+    with pytest.raises(ValueError, match=r"^x"):
+        batch.update_many([0.1, float("nan")])

@@ -1,0 +1,615 @@
+"""The risk engine a trading stack embeds: prices in, risk state and decisions out.
+
+:class:`Engine` ties the parts together, one tick at a time:
+
+1. **Validate** the tick (time strictly after the last, one finite positive
+   price per configured asset) before anything changes.
+2. **Mark** the hard controls (:class:`~riskengine.risk.pretrade.PreTradeControls`):
+   P&L, the day roll and the daily loss limit.
+3. **Learn**: the log returns update every model
+   (:class:`~riskengine.risk.model_stack.RiskModels`). Until the models are
+   fitted (:meth:`Engine.warm_up`, or automatically once ``models.min_obs``
+   returns have been seen) the engine is ``REDUCING``: fail closed.
+4. **Derive** the dynamic limits (:func:`~riskengine.risk.limits.limit_chain`:
+   vol target, VaR budget, regime haircut, change-point tightening, clamp,
+   smoothing, hard caps) and the execution parameters.
+5. **Answer** with an immutable :class:`~riskengine.engine.state.RiskState`.
+
+Orders are checked against ``min(hard, dynamic)`` limits; the hard ones hold
+whatever the models say. The clock is the data's: nothing reads wall time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import statistics
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from riskengine import snapshot
+from riskengine._time import to_nanoseconds
+from riskengine.engine.config import EngineConfig
+from riskengine.engine.state import EngineLimits, RiskHistory, RiskState
+from riskengine.errors import (
+    InvalidInput,
+    InvalidPrice,
+    InvalidSnapshot,
+    InvalidTimestamp,
+    MissingAsset,
+    UnknownAsset,
+)
+from riskengine.risk.execution_params import execution_params, execution_params_batch
+from riskengine.risk.limits import LimitInputs, Limits, limit_chain
+from riskengine.risk.model_stack import RiskModels
+from riskengine.risk.orders import Decision, Fill, Order, TradingState
+from riskengine.risk.pretrade import DynamicCaps, PreTradeControls
+from riskengine.risk.var import Innovations
+
+__all__ = ["Engine"]
+
+
+def _unit_gross_var(covariance: np.ndarray, direction: np.ndarray, z: float) -> Any:
+    """The Gaussian VaR of a unit-gross portfolio (:func:`~riskengine.risk.limits.unit_gross_var`).
+
+    The same formula, without argument checks, for one step (N,) or many (T, N):
+    ``z sqrt(w' S w) / sum |w|``, or the riskiest single asset for a flat book.
+    """
+    if direction.ndim == 1:  # the hot path: one step
+        gross = float(np.abs(direction).sum())
+        if gross == 0.0:
+            return z * math.sqrt(float(np.max(np.diag(covariance))))
+        return z * math.sqrt(float(direction @ covariance @ direction)) / gross
+    variance = np.einsum("...i,...ij,...j->...", direction, covariance, direction)
+    gross = np.abs(direction).sum(axis=-1)
+    worst = np.sqrt(np.diagonal(covariance, axis1=-2, axis2=-1).max(axis=-1))
+    flat = gross == 0.0
+    return z * np.where(flat, worst, np.sqrt(variance) / np.where(flat, 1.0, gross))
+
+
+def _derive(chain: Any, inputs: LimitInputs, unbounded: Limits, state: tuple) -> Any:
+    return chain.explain(inputs, unbounded, state)[2]
+
+
+def _caps(limits: EngineLimits) -> DynamicCaps:
+    return DynamicCaps(
+        position_notional=tuple(limits.position.tolist()),
+        gross_notional=limits.gross,
+        net_notional=limits.net,
+        order_notional=tuple(limits.order.tolist()),
+    )
+
+
+SNAPSHOT_KIND = "engine"
+SNAPSHOT_VERSION = 1
+
+
+class Engine:
+    """Streaming risk state, dynamic limits and hard pre-trade controls for a set of assets.
+
+    Parameters
+    ----------
+    config : EngineConfig
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from arch.data import nasdaq, sp500
+    >>> closes = pd.concat(
+    ...     {"SPX": sp500.load()["Adj Close"], "NDX": nasdaq.load()["Adj Close"]}, axis=1
+    ... ).dropna()
+    >>> engine = Engine(EngineConfig(assets=["SPX", "NDX"]))
+    >>> engine.warm_up(closes.iloc[:1000])
+    >>> day = closes.index[1000]
+    >>> state = engine.update(day, closes.iloc[1000].to_dict())
+    >>> state.trading_state
+    <TradingState.ACTIVE: 'ACTIVE'>
+    >>> 0 < state.var(0.99, weights={"SPX": 0.5, "NDX": 0.5}) < 0.1
+    True
+    >>> engine.check(Order("SPX", "buy", 10, closes["SPX"].iloc[1000])).approved
+    True
+    >>> engine.check(Order("SPX", "buy", 10, 2 * closes["SPX"].iloc[1000])).reason
+    <ReasonCode.PRICE_COLLAR: 'PRICE_COLLAR'>
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        if not isinstance(config, EngineConfig):
+            raise InvalidInput("config", f"expected an EngineConfig, got {type(config).__name__}")
+        self.config = config
+        self._assets = config.assets
+        self._index = {asset: i for i, asset in enumerate(config.assets)}
+        n = len(config.assets)
+        hard = config.hard
+        self._chain = limit_chain(
+            config.dynamic,
+            hard_position=[hard.max_position_notional] * n,
+            hard_gross=hard.max_gross_notional,
+            hard_net=hard.max_net_notional,
+            hard_order=[hard.max_order_notional] * n,
+        )
+        self._models = RiskModels(n, config.models)
+        self._controls = PreTradeControls(config.assets, hard)
+        self._controls._cash = config.capital
+        self._controls._start_equity = config.capital
+        self._controls.models_ok = False
+        self._chain_state = self._chain.init(n)
+        self._last_inputs: LimitInputs | None = None
+        self._previous_chain_state = self._chain_state
+        self._last_ns: int | None = None
+        self._prices = np.full(n, np.nan)
+        self._pending: deque[np.ndarray] = deque(maxlen=config.models.min_obs)
+        self._fit_error: str | None = None
+        self._state: RiskState | None = None
+        self._caps: DynamicCaps | None = None
+        self._z_level = statistics.NormalDist().inv_cdf(config.dynamic.var_level)
+        self._unbounded = Limits.unbounded(n)
+
+    # ------------------------------------------------------------------ warm-up
+    def warm_up(self, history: Any) -> None:
+        """Fit the models on a price history: a DataFrame, timestamp index, one column per asset.
+
+        The history's last row becomes the engine's last prices and clock, so
+        the next :meth:`update` continues from it. Raises an ``InvalidInput``
+        subclass for bad data (the engine is unchanged) and ``RuntimeError``
+        if a model fit fails.
+        """
+        timestamps, prices = self._check_history(history)
+        returns = np.log(prices[1:] / prices[:-1])
+        if returns.shape[0] < self.config.models.min_obs:
+            raise InvalidInput(
+                "history",
+                f"need at least {self.config.models.min_obs + 1} rows (models.min_obs returns), "
+                f"got {prices.shape[0]}",
+            )
+        self._models.fit(returns)
+        self._pending.clear()
+        self._controls.mark(int(timestamps[-1]), prices[-1].tolist())
+        self._last_ns = int(timestamps[-1])
+        self._prices = prices[-1].copy()
+        self._fit_error = None
+        self._state = self._compute_state()
+
+    def refit(self) -> None:
+        """Refit every model on its kept history (for a nightly job, off the hot path)."""
+        if not self._models.fitted:
+            raise RuntimeError("refit: the models are not fitted yet (warm_up or more updates)")
+        self._models.refit()
+
+    # ------------------------------------------------------------------ streaming
+    def update(self, timestamp: Any, prices: Mapping[str, float]) -> RiskState:
+        """Take one tick (every asset's last price at ``timestamp``) and return the new state."""
+        ns = self._check_time(timestamp)
+        values = self._check_prices(prices)
+        returns = None if np.isnan(self._prices[0]) else np.log(values / self._prices)
+        # Valid: from here on the engine changes.
+        self._controls.mark(ns, values.tolist())
+        self._last_ns = ns
+        self._prices = values
+        if returns is not None:
+            if self._models.fitted:
+                self._models.update(returns)
+            else:
+                self._learn_before_fit(returns)
+        self._state = self._compute_state()
+        return self._state
+
+    def _learn_before_fit(self, returns: np.ndarray) -> None:
+        self._pending.append(returns)
+        if len(self._pending) == self._pending.maxlen:
+            try:
+                self._models.fit(np.array(self._pending))
+                self._fit_error = None
+            except (ValueError, RuntimeError) as error:
+                # Fail closed: stay REDUCING and try again on the next tick.
+                self._fit_error = str(error)
+
+    def _compute_state(self) -> RiskState:
+        models, n = self._models, len(self._assets)
+        controls = self._controls
+        positions = np.array(controls.positions)
+        if models.fitted:
+            covariance = models.covariance()
+            regime_proba = models.regime_proba()
+            mean, innovations = models.mean, models.innovations
+            stressed, changepoint = models.stressed_regime, models.changepoint
+        else:
+            covariance = np.full((n, n), np.nan)
+            regime_proba = np.full(self.config.models.n_regimes, np.nan)
+            mean, innovations = np.zeros(n), Innovations("normal")
+            stressed, changepoint = self.config.models.n_regimes - 1, False
+        ready = bool(
+            models.fitted and np.all(np.isfinite(covariance)) and np.all(np.isfinite(regime_proba))
+        )
+        controls.models_ok = ready
+        stressed_proba = float(np.sum(regime_proba[stressed:]))
+        inputs = LimitInputs(
+            volatility=np.sqrt(np.diag(covariance)),
+            var_per_gross=self._var_per_gross(covariance, positions * self._prices, innovations),
+            stressed_proba=stressed_proba,
+            changepoint=bool(changepoint),
+        )
+        self._previous_chain_state = self._chain_state
+        limits, self._chain_state = self._chain.update(inputs, self._unbounded, self._chain_state)
+        self._last_inputs = inputs
+        self._caps = None  # built on the first check of this state
+        regime = int(np.argmax(regime_proba)) if ready else stressed
+        execution = execution_params(
+            self.config.execution,
+            self._volatility_ratio(covariance),
+            stressed_proba,
+            min(regime, len(self.config.execution.policy_ids) - 1),
+        )
+        return RiskState(
+            timestamp=self._last_ns if self._last_ns is not None else 0,
+            assets=self._assets,
+            prices=self._prices.copy(),
+            covariance=covariance,
+            mean=mean,
+            regime_proba=regime_proba,
+            stressed_regime=stressed,
+            changepoint=bool(changepoint),
+            innovations=innovations,
+            limits=EngineLimits.from_limits(
+                self._assets, limits, self._explainer(inputs, self._previous_chain_state)
+            ),
+            execution=execution,
+            trading_state=controls.trading_state,
+            positions=positions,
+            equity=controls.equity,
+            models_ready=ready,
+        )
+
+    def _explainer(self, inputs: LimitInputs, state: tuple) -> Any:
+        """Build the limit derivation on demand: replaying one chain step costs ~20 us."""
+        chain, unbounded = self._chain, self._unbounded
+        return functools.partial(_derive, chain, inputs, unbounded, state)
+
+    def _var_per_gross(
+        self, covariance: np.ndarray, direction: np.ndarray, innovations: Innovations
+    ) -> Any:
+        """VaR of a unit-gross portfolio in the book's direction, with the fitted tail.
+
+        The limits' helper uses the normal quantile; rescaling by the fitted
+        innovation's quantile keeps it exact for a Student-t or skewed-t tail.
+        """
+        return _unit_gross_var(covariance, direction, self._z_level) * self._tail_scale(innovations)
+
+    def _tail_scale(self, innovations: Innovations) -> float:
+        return -innovations.quantile(1.0 - self.config.dynamic.var_level) / self._z_level
+
+    def _volatility_ratio(self, covariance: Any) -> Any:
+        """Equal-weight portfolio volatility over its long-run level (1 = normal)."""
+        if not self._models.fitted:
+            return math.nan
+        w = self._models.weights
+        return np.sqrt((covariance @ w @ w) / self._models.long_run_variance)
+
+    # ------------------------------------------------------------------ orders
+    def check(self, order: Order) -> Decision:
+        """Approve or deny ``order`` against the hard limits and the current dynamic ones."""
+        if not isinstance(order, Order):
+            raise InvalidInput("order", f"expected an Order, got {type(order).__name__}")
+        if order.asset not in self._index:
+            raise UnknownAsset("asset", f"{order.asset!r} is not one of {list(self._assets)}")
+        now = self._order_time(order.timestamp)
+        if self._caps is None and self._state is not None:
+            self._caps = _caps(self._state.limits)
+        return self._controls.check(order, now, self._caps)
+
+    def on_fill(self, fill: Fill) -> None:
+        """Book an execution: position, cash, reservations, daily P&L."""
+        if not isinstance(fill, Fill):
+            raise InvalidInput("fill", f"expected a Fill, got {type(fill).__name__}")
+        if fill.asset not in self._index:
+            raise UnknownAsset("asset", f"{fill.asset!r} is not one of {list(self._assets)}")
+        self._controls.on_fill(fill, self._order_time(None))
+        self._refresh_book()
+
+    def cancel(self, order_id: str) -> None:
+        """Release what remains of a working order's reserved exposure."""
+        self._controls.cancel(order_id)
+
+    def halt(self, reason: str) -> None:
+        """Kill switch: deny everything but risk-reducing orders until :meth:`resume`."""
+        self._controls.halt(reason)
+        self._refresh_book()
+
+    def resume(self) -> None:
+        """Lift a halt (a daily loss still above its limit keeps the engine halted)."""
+        self._controls.resume()
+        self._refresh_book()
+
+    def _refresh_book(self) -> None:
+        if self._state is not None:
+            self._state = dataclasses.replace(
+                self._state,
+                positions=np.array(self._controls.positions),
+                equity=self._controls.equity,
+                trading_state=self._controls.trading_state,
+            )
+
+    def _order_time(self, timestamp: Any) -> int:
+        if timestamp is None:
+            return self._last_ns if self._last_ns is not None else 0
+        return to_nanoseconds(timestamp, field="timestamp")
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def state(self) -> RiskState | None:
+        """The latest state (None before the first tick or warm-up)."""
+        return self._state
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        return self._assets
+
+    # ------------------------------------------------------------------ replay
+    def replay(self, timestamps: Sequence[Any] | np.ndarray, prices: np.ndarray) -> RiskHistory:
+        """Process a whole price history at once: the same states as :meth:`update` in a loop.
+
+        ``timestamps`` (T,) strictly increasing and after the engine's clock;
+        ``prices`` (T, N) finite and positive, columns in config order. The
+        models, limits and execution parameters run through their batch paths;
+        the engine ends in the same state as after T updates (to 1e-10).
+        """
+        times, matrix = self._check_replay(timestamps, prices)
+        n_steps, n = matrix.shape
+        previous = self._prices[None] if not np.isnan(self._prices[0]) else None
+        stacked = matrix if previous is None else np.vstack([previous, matrix])
+        returns = np.log(stacked[1:] / stacked[:-1])
+        first_return_step = 0 if previous is not None else 1  # step whose return is returns[0]
+
+        covariance = np.full((n_steps, n, n), np.nan)
+        regime_proba = np.full((n_steps, self.config.models.n_regimes), np.nan)
+        changepoint = np.zeros(n_steps, dtype=bool)
+        mean = np.zeros((n_steps, n))
+        stressed = np.full(n_steps, self.config.models.n_regimes - 1, dtype=np.int64)
+        innovations: list[Innovations] = [Innovations("normal")] * n_steps
+        fitted = np.zeros(n_steps, dtype=bool)
+        long_run = np.full(n_steps, np.nan)
+
+        done = 0  # returns consumed
+        while done < returns.shape[0]:
+            step = done + first_return_step
+            if self._models.fitted:
+                path = self._models.replay(returns[done:])
+                covariance[step:] = path.covariance
+                regime_proba[step:] = path.regime_proba
+                changepoint[step:] = path.changepoint
+                mean[step:] = path.mean
+                stressed[step:] = path.stressed_regime
+                innovations[step:] = path.innovations
+                long_run[step:] = path.long_run_variance
+                fitted[step:] = True
+                done = returns.shape[0]
+            else:
+                self._learn_before_fit(returns[done])
+                if self._models.fitted:
+                    covariance[step] = self._models.covariance()
+                    regime_proba[step] = self._models.regime_proba()
+                    mean[step] = self._models.mean
+                    stressed[step] = self._models.stressed_regime
+                    innovations[step] = self._models.innovations
+                    long_run[step] = self._models.long_run_variance
+                    fitted[step] = True
+                done += 1
+
+        controls = self._controls
+        equity, halted = controls.mark_batch(times, matrix)
+        positions = np.array(controls.positions)
+        ready = (
+            fitted
+            & np.all(np.isfinite(covariance), axis=(1, 2))
+            & np.all(np.isfinite(regime_proba), axis=1)
+        )
+        trading_states = [
+            TradingState.HALTED if h else TradingState.ACTIVE if r else TradingState.REDUCING
+            for h, r in zip(halted.tolist(), ready.tolist(), strict=True)
+        ]
+        controls.models_ok = bool(ready[-1])
+        regimes = np.arange(regime_proba.shape[1])
+        stressed_proba = np.sum(np.where(regimes >= stressed[:, None], regime_proba, 0.0), axis=1)
+        tail_scale = np.array([self._tail_scale(inn) for inn in innovations])
+        var_per_gross = _unit_gross_var(covariance, positions * matrix, self._z_level) * tail_scale
+        diagonal = np.diagonal(covariance, axis1=1, axis2=2)
+        inputs = LimitInputs(
+            volatility=np.sqrt(diagonal),
+            var_per_gross=var_per_gross,
+            stressed_proba=stressed_proba,
+            changepoint=changepoint,
+        )
+        state_before_last = self._chain_state
+        if n_steps > 1:
+            head = LimitInputs(*(np.asarray(field)[:-1] for field in inputs))
+            _, state_before_last = self._chain.update_batch(
+                head, Limits.unbounded(n, n_steps - 1), self._chain_state
+            )
+        limits, self._chain_state = self._chain.update_batch(
+            inputs, Limits.unbounded(n, n_steps), self._chain_state
+        )
+        self._previous_chain_state = state_before_last
+        self._last_inputs = LimitInputs(*(np.asarray(field)[-1] for field in inputs))
+
+        regime = np.where(ready, np.argmax(np.nan_to_num(regime_proba, nan=-1.0), axis=1), stressed)
+        regime = np.minimum(regime, len(self.config.execution.policy_ids) - 1)
+        w = self._models.weights
+        volatility_ratio = np.sqrt((covariance @ w @ w) / long_run)
+        execution = execution_params_batch(
+            self.config.execution, volatility_ratio, stressed_proba, regime
+        )
+
+        self._last_ns = int(times[-1])
+        self._prices = matrix[-1].copy()
+        history = RiskHistory(
+            timestamps=times,
+            assets=self._assets,
+            prices=matrix,
+            covariance=covariance,
+            mean=mean,
+            regime_proba=regime_proba,
+            stressed_regime=stressed,
+            changepoint=changepoint,
+            innovations=tuple(innovations),
+            position_limits=limits.position,
+            gross_limits=limits.gross,
+            net_limits=limits.net,
+            order_limits=limits.order,
+            execution=(
+                execution.risk_aversion,
+                execution.participation_cap,
+                execution.urgency,
+                tuple(execution.policy_id),
+            ),
+            trading_state=tuple(trading_states),
+            positions=positions,
+            equity=equity,
+            models_ready=ready,
+        )
+        self._state = self._restate_last(history)
+        return history
+
+    def _restate_last(self, history: RiskHistory) -> RiskState:
+        last = history[-1]
+        self._caps = None
+        explain = self._explainer(self._last_inputs, self._previous_chain_state)
+        return dataclasses.replace(last, limits=dataclasses.replace(last.limits, explain=explain))
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self) -> bytes:
+        """The complete state as bytes in a safe format (no pickle; see riskengine.snapshot)."""
+        state = self._state
+        if state is not None:  # the explainer holds functions: rebuilt on restore
+            state = dataclasses.replace(
+                state, limits=dataclasses.replace(state.limits, explain=None)
+            )
+        payload = {
+            "config": self.config.to_mapping(),
+            "models": self._models,
+            "controls": self._controls,
+            "chain_state": self._chain_state,
+            "previous_chain_state": self._previous_chain_state,
+            "last_inputs": self._last_inputs,
+            "last_ns": self._last_ns,
+            "prices": self._prices,
+            "pending": list(self._pending),
+            "fit_error": self._fit_error,
+            "state": state,
+        }
+        return snapshot.dumps(payload, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
+
+    @classmethod
+    def restore(cls, blob: bytes) -> Engine:
+        """An engine that continues exactly where the snapshotted one stopped."""
+        payload = snapshot.loads(blob, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
+        if not isinstance(payload, dict) or "config" not in payload:
+            raise InvalidSnapshot("snapshot", "not an engine snapshot (no config)")
+        engine = cls(EngineConfig.from_mapping(payload["config"]))
+        engine._models = payload["models"]
+        engine._controls = payload["controls"]
+        engine._chain_state = payload["chain_state"]
+        engine._previous_chain_state = payload["previous_chain_state"]
+        engine._last_inputs = payload["last_inputs"]
+        engine._last_ns = payload["last_ns"]
+        engine._prices = payload["prices"]
+        engine._pending.extend(payload["pending"])
+        engine._fit_error = payload["fit_error"]
+        state = payload["state"]
+        if state is not None and engine._last_inputs is not None:
+            explain = engine._explainer(engine._last_inputs, engine._previous_chain_state)
+            state = dataclasses.replace(
+                state, limits=dataclasses.replace(state.limits, explain=explain)
+            )
+        engine._state = state
+        return engine
+
+    # ------------------------------------------------------------------ validation
+    def _check_time(self, timestamp: Any) -> int:
+        ns = to_nanoseconds(timestamp, field="timestamp")
+        if self._last_ns is not None and ns <= self._last_ns:
+            what = "repeats" if ns == self._last_ns else "goes backwards from"
+            raise InvalidTimestamp("timestamp", f"{ns} {what} the last update at {self._last_ns}")
+        return ns
+
+    def _check_prices(self, prices: Mapping[str, float]) -> np.ndarray:
+        if not isinstance(prices, Mapping):
+            raise InvalidPrice(
+                "prices", f"expected a mapping asset -> price, got {type(prices).__name__}"
+            )
+        for asset in prices:
+            if asset not in self._index:
+                raise UnknownAsset(f"prices[{asset!r}]", f"not one of {list(self._assets)}")
+        values = np.empty(len(self._assets))
+        for i, asset in enumerate(self._assets):
+            if asset not in prices:
+                raise MissingAsset(f"prices[{asset!r}]", "missing: every asset needs a price")
+            value = prices[asset]
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise InvalidPrice(
+                    f"prices[{asset!r}]", f"expected a number, got {type(value).__name__}"
+                )
+            value = float(value)
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidPrice(f"prices[{asset!r}]", f"must be finite and > 0, got {value}")
+            values[i] = value
+        return values
+
+    def _check_history(self, history: Any) -> tuple[np.ndarray, np.ndarray]:
+        columns = getattr(history, "columns", None)
+        if columns is None or not hasattr(history, "index"):
+            raise InvalidInput(
+                "history", f"expected a DataFrame (timestamp index), got {type(history).__name__}"
+            )
+        for name in columns:
+            if name not in self._index:
+                raise UnknownAsset(f"history[{name!r}]", f"not one of {list(self._assets)}")
+        for asset in self._assets:
+            if asset not in columns:
+                raise MissingAsset(f"history[{asset!r}]", "missing column")
+        times = np.array(
+            [to_nanoseconds(t, field="history.index") for t in history.index], dtype=np.int64
+        )
+        matrix = history[list(self._assets)].to_numpy(dtype=np.float64)
+        return self._check_replay(times, matrix, field="history")
+
+    def _check_replay(
+        self, timestamps: Any, prices: Any, field: str = "prices"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        times = np.array(
+            [to_nanoseconds(t, field="timestamps") for t in timestamps]
+            if not (isinstance(timestamps, np.ndarray) and timestamps.dtype.kind in "iuM")
+            else np.asarray(timestamps).astype("datetime64[ns]").astype(np.int64)
+            if np.asarray(timestamps).dtype.kind == "M"
+            else np.asarray(timestamps, dtype=np.int64),
+            dtype=np.int64,
+        )
+        try:
+            matrix = np.asarray(prices, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidPrice(field, "expected a (T, N) array of numbers") from None
+        n = len(self._assets)
+        if matrix.ndim != 2 or matrix.shape[1] != n or matrix.shape[0] != times.size:
+            raise InvalidPrice(
+                field, f"expected shape ({times.size}, {n}) in config order, got {matrix.shape}"
+            )
+        if times.size == 0:
+            raise InvalidTimestamp("timestamps", "empty")
+        bad = ~(np.isfinite(matrix) & (matrix > 0))
+        if bad.any():
+            t, j = np.argwhere(bad)[0]
+            raise InvalidPrice(
+                f"{field}[{int(t)}][{self._assets[j]!r}]",
+                f"must be finite and > 0, got {matrix[t, j]}",
+            )
+        steps = np.diff(times)
+        if np.any(steps <= 0):
+            t = int(np.argmax(steps <= 0)) + 1
+            raise InvalidTimestamp(f"timestamps[{t}]", "must be strictly after the previous one")
+        if self._last_ns is not None and times[0] <= self._last_ns:
+            raise InvalidTimestamp(
+                "timestamps[0]", f"must be after the last update {self._last_ns}"
+            )
+        return times, matrix

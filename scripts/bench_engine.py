@@ -1,0 +1,179 @@
+"""Benchmark the risk engine with 10 assets and every model on (issue 4's targets).
+
+- ``update_p50_us``, ``update_p99_us``: per-call latency of ``Engine.update``
+  (DCC-GJR-skew-t covariance, 3-regime HMM, Page-Hinkley change detection,
+  the limit chain, execution parameters and the hard controls), timed call
+  by call after warm-up.
+- ``check_p50_us``: ``Engine.check`` on orders that pass every control, and
+  ``check_denied_p50_us`` on orders the position limit denies.
+- ``replay_asset_updates_per_s``: ``Engine.replay`` on a long history,
+  asset-updates (steps x assets) per second, and the largest relative
+  difference from ``update`` in a loop on a shorter stretch.
+- ``memory_growth_mb``: resident memory after ``--updates`` updates minus
+  after the first 10 % of them (the heap's warm-up), in MB.
+
+The data are river's ten S&P 500 stocks (2013-2018) as prices, the returns
+repeated end to end for as long as the run needs. Prints a table, or one
+JSON object with ``--json``.
+Run: ``python scripts/bench_engine.py [--json] [--quick] [--updates N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from river import datasets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from riskengine.engine import Engine, EngineConfig
+from riskengine.risk.orders import Order
+
+TARGETS = {
+    "update_p50_us": 100.0,
+    "update_p99_us": 300.0,
+    "check_p50_us": 10.0,
+    "replay_asset_updates_per_s": 1_000_000.0,
+    "memory_growth_mb": 50.0,
+}
+DAY_NS = 86_400 * 10**9
+
+
+def price_path(n_steps: int) -> tuple[list[str], np.ndarray]:
+    """Prices (n_steps, 10) from the ten stocks' daily returns, repeated as needed."""
+    rows = [x for x, _ in datasets.SP500Stocks()]
+    tickers = list(rows[0])
+    returns = np.array([[row[t] for t in tickers] for row in rows]) / 100.0
+    repeated = np.resize(returns, (n_steps, len(tickers)))
+    return tickers, 100.0 * np.exp(np.cumsum(np.log1p(repeated), axis=0))
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--updates", type=int, default=None, help="updates for the memory run")
+    args = parser.parse_args()
+    warm, timed = (300, 500) if args.quick else (1000, 5000)
+    replay_steps = 2_000 if args.quick else 100_000
+    memory_updates = args.updates or (2_000 if args.quick else 1_000_000)
+
+    total = warm + max(timed, memory_updates) + replay_steps + 1
+    tickers, prices = price_path(total)
+    times = np.arange(total, dtype=np.int64) * DAY_NS + 1_500_000_000 * 10**9
+    history = pd.DataFrame(prices[:warm], index=pd.to_datetime(times[:warm]), columns=tickers)
+    config = EngineConfig(assets=tickers)
+
+    engine = Engine(config)
+    engine.warm_up(history)
+    ticks = [
+        (int(times[t]), dict(zip(tickers, prices[t].tolist(), strict=True)))
+        for t in range(warm, warm + timed)
+    ]
+    latencies = []
+    for stamp, tick in ticks:
+        t0 = time.perf_counter_ns()
+        engine.update(stamp, tick)
+        latencies.append((time.perf_counter_ns() - t0) / 1000)
+
+    last = prices[warm + timed - 1]
+    passing = [Order(tickers[i % 10], "buy", 1.0, float(last[i % 10])) for i in range(2000)]
+    denied = [Order(tickers[i % 10], "buy", 9_999.0, float(last[i % 10])) for i in range(2000)]
+    check_us, denied_us = [], []
+    for order in passing:
+        # A fresh engine clock window: the rate throttle must not deny the timing run.
+        engine._controls._throttle.clear()
+        t0 = time.perf_counter_ns()
+        engine.check(order)
+        check_us.append((time.perf_counter_ns() - t0) / 1000)
+    for order in denied:
+        t0 = time.perf_counter_ns()
+        engine.check(order)
+        denied_us.append((time.perf_counter_ns() - t0) / 1000)
+
+    # Replay vs update on the same stretch, from the same snapshot.
+    start = warm + timed
+    blob = engine.snapshot()
+    check_steps = min(500, replay_steps)
+    looped = Engine.restore(blob)
+    expected = [
+        looped.update(int(times[t]), dict(zip(tickers, prices[t].tolist(), strict=True)))
+        for t in range(start, start + check_steps)
+    ]
+    replayed = Engine.restore(blob).replay(
+        times[start : start + check_steps], prices[start : start + check_steps]
+    )
+    worst = 0.0
+    for a, b in zip(expected, replayed, strict=True):
+        for x, y in ((a.covariance, b.covariance), (a.limits.position, b.limits.position)):
+            worst = max(worst, float(np.max(np.abs(x - y) / np.maximum(np.abs(x), 1e-300))))
+
+    fast = Engine.restore(blob)
+    t0 = time.perf_counter()
+    fast.replay(times[start : start + replay_steps], prices[start : start + replay_steps])
+    replay_seconds = time.perf_counter() - t0
+
+    memory = Engine.restore(blob)
+    gc.collect()
+    baseline = None
+    for k, t in enumerate(range(start, start + memory_updates)):
+        memory.update(int(times[t]), dict(zip(tickers, prices[t].tolist(), strict=True)))
+        if k == memory_updates // 10:
+            gc.collect()
+            baseline = resident_mb()
+    gc.collect()
+    growth = resident_mb() - baseline
+
+    results = {
+        "assets": len(tickers),
+        "update_p50_us": statistics.median(latencies),
+        "update_p99_us": percentile(latencies, 99),
+        "check_p50_us": statistics.median(check_us),
+        "check_denied_p50_us": statistics.median(denied_us),
+        "replay_asset_updates_per_s": replay_steps * len(tickers) / replay_seconds,
+        "replay_max_relative_difference": worst,
+        "memory_growth_mb": growth,
+        "memory_updates": memory_updates,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_1m": os.getloadavg()[0],
+        },
+        "targets": TARGETS,
+    }
+    results["meets_targets"] = {
+        key: (results[key] >= target if key.endswith("per_s") else results[key] <= target)
+        for key, target in TARGETS.items()
+    }
+    if args.json:
+        print(json.dumps(results))
+        return
+    for key, value in results.items():
+        if isinstance(value, float):
+            print(f"{key:<32}{value:>16,.3f}")
+    print(f"meets targets: {results['meets_targets']}")
+
+
+if __name__ == "__main__":
+    main()

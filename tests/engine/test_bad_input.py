@@ -1,0 +1,217 @@
+"""Bad input: a specific InvalidInput naming the field, and the engine exactly as before."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from riskengine.engine import Engine, EngineConfig
+from riskengine.errors import (
+    InvalidConfig,
+    InvalidFill,
+    InvalidInput,
+    InvalidOrder,
+    InvalidPrice,
+    InvalidTimestamp,
+    MissingAsset,
+    UnknownAsset,
+)
+from riskengine.risk.orders import Fill, Order
+from tests.engine.conftest import LIVE, ticks
+
+STAMP, PRICES = ticks(0, 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "prices", "error", "field"),
+    [
+        (STAMP, PRICES | {"SPX": math.nan}, InvalidPrice, "prices['SPX']"),
+        (STAMP, PRICES | {"SPX": math.inf}, InvalidPrice, "prices['SPX']"),
+        (STAMP, PRICES | {"NDX": 0.0}, InvalidPrice, "prices['NDX']"),
+        (STAMP, PRICES | {"NDX": -3.0}, InvalidPrice, "prices['NDX']"),
+        (STAMP, PRICES | {"NDX": "3000"}, InvalidPrice, "prices['NDX']"),
+        (STAMP, PRICES | {"DAX": 15000.0}, UnknownAsset, "prices['DAX']"),
+        (STAMP, {"SPX": PRICES["SPX"]}, MissingAsset, "prices['NDX']"),
+        (STAMP, [1.0, 2.0], InvalidPrice, "prices"),
+        ("2001-01-01", PRICES, InvalidTimestamp, "timestamp"),
+    ],
+)
+def test_bad_ticks(engine: Engine, timestamp: Any, prices: Any, error: type, field: str) -> None:
+    before = engine.snapshot()
+    with pytest.raises(error) as raised:
+        engine.update(timestamp, prices)
+    assert raised.value.field == field and str(raised.value).startswith(field)
+    assert engine.snapshot() == before
+
+
+def test_timestamps_that_repeat_or_go_backwards(engine: Engine) -> None:
+    engine.update(STAMP, PRICES)
+    before = engine.snapshot()
+    for stamp in (STAMP, STAMP - pd.Timedelta(days=1)):
+        with pytest.raises(InvalidTimestamp, match=r"^timestamp: .*(repeats|backwards)"):
+            engine.update(stamp, PRICES)
+        assert engine.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "field"),
+    [
+        (lambda: Order("SPX", "buy", 0, 100.0), InvalidOrder, "quantity"),
+        (lambda: Order("SPX", "buy", -5, 100.0), InvalidOrder, "quantity"),
+        (lambda: Order("SPX", "buy", math.nan, 100.0), InvalidOrder, "quantity"),
+        (lambda: Order("SPX", "buy", 5, math.nan), InvalidOrder, "price"),
+        (lambda: Order("SPX", "buy", 5, 0.0), InvalidOrder, "price"),
+        (lambda: Order("SPX", "short", 5, 100.0), InvalidOrder, "side"),
+        (lambda: Fill("SPX", "buy", -1, 100.0), InvalidFill, "quantity"),
+    ],
+)
+def test_bad_orders_cannot_even_be_built(make: Any, error: type, field: str) -> None:
+    with pytest.raises(error) as raised:
+        make()
+    assert raised.value.field == field
+
+
+def test_orders_and_fills_for_unknown_assets_or_ids(engine: Engine) -> None:
+    engine.update(STAMP, PRICES)
+    before = engine.snapshot()
+    cases = [
+        (lambda: engine.check(Order("DAX", "buy", 1, 100.0)), UnknownAsset, "asset"),
+        (lambda: engine.on_fill(Fill("DAX", "buy", 1, 100.0)), UnknownAsset, "asset"),
+        (lambda: engine.on_fill(Fill("SPX", "buy", 1, 100.0, "nope")), InvalidFill, "order_id"),
+        (lambda: engine.cancel("nope"), InvalidOrder, "order_id"),
+        (lambda: engine.check("buy SPX"), InvalidInput, "order"),
+    ]
+    for call, error, field in cases:
+        with pytest.raises(error) as raised:
+            call()
+        assert raised.value.field == field
+        assert engine.snapshot() == before
+
+
+def test_replay_rejects_bad_histories_without_changing_anything(engine: Engine) -> None:
+    frame = LIVE.iloc[:10]
+    times, prices = frame.index.to_numpy(), frame.to_numpy()
+    before = engine.snapshot()
+    bad_price = prices.copy()
+    bad_price[3, 1] = np.nan
+    with pytest.raises(InvalidPrice, match=r"^prices\[3\]\['NDX'\]"):
+        engine.replay(times, bad_price)
+    with pytest.raises(InvalidTimestamp, match=r"^timestamps\[5\]"):
+        engine.replay(np.concatenate([times[:5], times[4:9]]), prices)
+    with pytest.raises(InvalidPrice, match=r"^prices: expected shape"):
+        engine.replay(times, prices[:, :1])
+    assert engine.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("table", "field"),
+    [
+        ({"assets": ["SPX"]}, "assets"),
+        ({"assets": ["SPX", "SPX"]}, "assets"),
+        ({"assets": ["SPX", "NDX"], "capital": 0}, "capital"),
+        ({"assets": ["SPX", "NDX"], "limits": {}}, "config"),
+        ({"assets": ["SPX", "NDX"], "hard": {"max_position_notional": -1.0}}, "hard"),
+        ({"assets": ["SPX", "NDX"], "hard": {"max_positions": 1.0}}, "hard"),
+        ({"assets": ["SPX", "NDX"], "dynamic": {"var_budget": 0.0}}, "dynamic.var_budget"),
+        ({"assets": ["SPX", "NDX"], "models": {"vol": "EGARCH"}}, "models.vol"),
+        ({"capital": 1.0}, "assets"),
+    ],
+)
+def test_bad_configs_name_the_field(table: dict, field: str) -> None:
+    with pytest.raises(InvalidConfig) as raised:
+        EngineConfig.from_mapping(table)
+    assert raised.value.field.startswith(field)
+
+
+def test_config_loads_from_toml() -> None:
+    config = EngineConfig.from_toml(
+        'assets = ["SPX", "NDX"]\ncapital = 5e6\n[hard]\nmax_daily_loss = 1e5\n'
+        "[dynamic]\nvar_budget = 1e5\n[models]\nn_regimes = 2\n"
+    )
+    assert config.capital == 5e6 and config.hard.max_daily_loss == 1e5
+    assert config.models.n_regimes == 2 and config.dynamic.var_budget == 1e5
+    assert EngineConfig.from_mapping(config.to_mapping()) == config
+    with pytest.raises(InvalidConfig, match=r"^toml"):
+        EngineConfig.from_toml('assets = ["SPX"\n')
+
+
+# Random interleavings of good and bad ticks, orders, fills and halts.
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("tick"), st.sampled_from(["good", "nan", "zero", "missing", "stale"])),
+        st.tuples(
+            st.just("order"),
+            st.sampled_from(["SPX", "NDX"]),
+            st.sampled_from(["buy", "sell"]),
+            st.floats(1, 5_000),
+        ),
+        st.tuples(st.just("fill"), st.floats(0.1, 1.0)),
+        st.tuples(st.just("halt"), st.booleans()),
+    ),
+    min_size=5,
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(actions=ACTIONS)
+def test_random_interleavings_never_breach_hard_limits(warm_blob: bytes, actions: list) -> None:
+    engine = Engine.restore(warm_blob)
+    hard = engine.config.hard
+    live = ticks(0, 60)
+    step = 0
+    approved: list[tuple[Order, str]] = []
+    for action in actions:
+        kind = action[0]
+        before = engine.snapshot()
+        if kind == "tick":
+            stamp, prices = live[step]
+            bad = {
+                "nan": prices | {"SPX": math.nan},
+                "zero": prices | {"NDX": 0.0},
+                "missing": {"SPX": prices["SPX"]},
+            }
+            if action[1] == "good":
+                engine.update(stamp, prices)
+                step += 1
+            elif action[1] == "stale" and step > 0:
+                with pytest.raises(InvalidTimestamp):
+                    engine.update(live[step - 1][0], prices)
+                assert engine.snapshot() == before
+            elif action[1] in bad:
+                with pytest.raises(InvalidInput):
+                    engine.update(stamp, bad[action[1]])
+                assert engine.snapshot() == before
+        elif kind == "order" and engine.state is not None:
+            _, asset, side, quantity = action
+            price = float(engine.state.prices[engine.assets.index(asset)])
+            decision = engine.check(Order(asset, side, quantity, price))
+            if decision.approved:
+                approved.append((Order(asset, side, quantity, price), decision.order_id))
+                controls = engine._controls
+                # Worst case with every working order filled, at the last prices.
+                longs = np.array(controls.positions) + np.array(controls._working_buy)
+                shorts = np.array(controls.positions) - np.array(controls._working_sell)
+                prices_now = np.array(controls.last_prices)
+                worst = np.maximum(np.abs(longs), np.abs(shorts)) * prices_now
+                reducing = (side == "sell") == (controls.positions[engine.assets.index(asset)] > 0)
+                if not reducing:
+                    assert np.all(worst <= hard.max_position_notional * (1 + 1e-9))
+                    assert worst.sum() <= hard.max_gross_notional * (1 + 1e-9)
+                    assert quantity * price <= hard.max_order_notional * (1 + 1e-9)
+                    assert quantity <= hard.max_order_quantity
+            else:
+                assert engine.snapshot() == before  # a denial changes nothing
+        elif kind == "fill" and approved:
+            order, order_id = approved.pop(0)
+            engine.on_fill(Fill(order.asset, order.side, order.quantity, order.price, order_id))
+        elif kind == "halt":
+            engine.halt("test") if action[1] else engine.resume()

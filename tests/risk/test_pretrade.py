@@ -1,0 +1,982 @@
+"""PreTradeControls: every hard control at its boundary, bad input, and random sessions.
+
+A limit equal to the value passes and a value just above it is denied with the
+control's reason code. Every bad input raises the right InvalidInput subclass
+naming the field and leaves the state byte-for-byte unchanged (compared through
+``pickle.dumps(controls.__dict__)``), and so does every denial.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings, target
+from hypothesis import strategies as st
+
+from riskengine._time import NS_PER_DAY
+from riskengine.errors import (
+    InvalidConfig,
+    InvalidFill,
+    InvalidInput,
+    InvalidOrder,
+    InvalidPrice,
+    InvalidTimestamp,
+    MissingAsset,
+)
+from riskengine.risk.orders import Decision, Fill, Order, ReasonCode, TradingState
+from riskengine.risk.pretrade import DynamicCaps, HardLimits, PreTradeControls
+
+ASSETS = ("SPX", "NDX", "RTY")
+PRICES = (100.0, 200.0, 50.0)
+SECOND = 10**9
+NAN = math.nan
+# Generous everywhere, so that each test tightens only the control it is about.
+LOOSE = {
+    "max_order_quantity": 1e9,
+    "max_order_notional": 1e12,
+    "max_position_notional": 1e12,
+    "max_gross_notional": 1e13,
+    "max_net_notional": 1e13,
+    "max_orders_per_window": 10**6,
+    "order_window_seconds": 1.0,
+    "price_collar": 0.05,
+    "max_daily_loss": 1e12,
+}
+
+
+def make(**limits: Any) -> PreTradeControls:
+    controls = PreTradeControls(ASSETS, HardLimits(**{**LOOSE, **limits}))
+    controls.mark(0, PRICES)
+    return controls
+
+
+def state(controls: PreTradeControls) -> bytes:
+    return pickle.dumps(controls.__dict__)
+
+
+def assert_rejected(
+    controls: PreTradeControls, call: Callable[[], Any], error: type[InvalidInput], field: str
+) -> None:
+    before = state(controls)
+    with pytest.raises(error) as info:
+        call()
+    assert info.value.field == field
+    assert state(controls) == before
+
+
+def assert_denied(
+    controls: PreTradeControls,
+    order: Order,
+    reason: ReasonCode,
+    now: int = 1,
+    dynamic: DynamicCaps | None = None,
+) -> Decision:
+    before = state(controls)
+    decision = controls.check(order, now, dynamic)
+    assert not decision.approved
+    assert decision.reason is reason, decision.message
+    assert decision.message
+    assert decision.order_id == order.order_id
+    assert state(controls) == before  # a denial changes nothing
+    return decision
+
+
+def approve(
+    controls: PreTradeControls, order: Order, now: int = 1, dynamic: DynamicCaps | None = None
+) -> str:
+    decision = controls.check(order, now, dynamic)
+    assert decision.approved, decision.message
+    assert decision.reason is None
+    return decision.order_id
+
+
+# -- HardLimits ---------------------------------------------------------------
+
+FIELDS = [field.name for field in dataclasses.fields(HardLimits)]
+
+
+def test_default_limits_are_valid_and_typed() -> None:
+    limits = HardLimits()
+    for name in FIELDS:
+        value = getattr(limits, name)
+        assert type(value) is (int if name == "max_orders_per_window" else float)
+        assert value > 0
+    assert HardLimits(max_order_quantity=5).max_order_quantity == 5.0
+
+
+@pytest.mark.parametrize("name", FIELDS)
+@pytest.mark.parametrize("value", [0, -1, NAN, math.inf, "1", True, None])
+def test_every_limit_must_be_finite_and_positive(name: str, value: Any) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        HardLimits(**{name: value})
+    assert info.value.field == name
+
+
+def test_limits_refuse_a_fractional_count_a_collar_of_one_or_more_and_a_zero_window() -> None:
+    with pytest.raises(InvalidConfig, match="max_orders_per_window: expected an integer"):
+        HardLimits(max_orders_per_window=10.0)
+    for collar in (1, 5.0):
+        with pytest.raises(InvalidConfig, match="price_collar: must be < 1"):
+            HardLimits(price_collar=collar)
+    with pytest.raises(InvalidConfig, match="order_window_seconds: must be at least one"):
+        HardLimits(order_window_seconds=1e-10)
+
+
+def test_limits_are_frozen_keyword_only_and_refuse_unknown_fields() -> None:
+    limits = HardLimits()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.max_daily_loss = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        HardLimits(100.0)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        HardLimits(max_dialy_loss=1.0)  # type: ignore[call-arg]
+    assert pickle.loads(pickle.dumps(limits)) == limits
+
+
+def test_from_mapping_names_unknown_keys_and_bad_values_under_the_table() -> None:
+    assert HardLimits.from_mapping({}) == HardLimits()
+    assert HardLimits.from_mapping({"price_collar": 0.02}).price_collar == 0.02
+    with pytest.raises(InvalidConfig) as info:
+        HardLimits.from_mapping({"max_dialy_loss": 1.0, "colar": 0.1, "price_collar": 0.1})
+    assert info.value.field == "hard"
+    assert "['colar', 'max_dialy_loss']" in str(info.value)
+    with pytest.raises(InvalidConfig) as info:
+        HardLimits.from_mapping({"max_order_quantity": 0}, field="desk.hard")
+    assert info.value.field == "desk.hard.max_order_quantity"
+    with pytest.raises(InvalidConfig) as info:
+        HardLimits.from_mapping([("max_order_quantity", 1.0)])  # type: ignore[arg-type]
+    assert info.value.field == "hard"
+
+
+# -- DynamicCaps and construction ---------------------------------------------
+
+
+def test_dynamic_caps_convert_to_float_tuples_and_refuse_non_numbers() -> None:
+    caps = DynamicCaps(position_notional=[1, NAN], order_notional=(2.0, 3))
+    assert caps.position_notional[0] == 1.0 and math.isnan(caps.position_notional[1])
+    assert caps.order_notional == (2.0, 3.0)
+    assert DynamicCaps().gross_notional == math.inf
+    for kwargs, field in [
+        ({"gross_notional": "1"}, "dynamic.gross_notional"),
+        ({"net_notional": None}, "dynamic.net_notional"),
+        ({"position_notional": (1.0, "x")}, "dynamic.position_notional[1]"),
+        ({"order_notional": 5.0}, "dynamic.order_notional"),
+        ({"order_notional": "55"}, "dynamic.order_notional"),
+    ]:
+        with pytest.raises(InvalidInput) as info:
+            DynamicCaps(**kwargs)
+        assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("assets", "field"),
+    [("SPX", "assets"), ([], "assets"), (["SPX", "SPX"], "assets"), (["SPX", 3], "assets[1]")],
+)
+def test_construction_refuses_bad_assets(assets: Any, field: str) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        PreTradeControls(assets, HardLimits())
+    assert info.value.field == field
+
+
+def test_construction_refuses_limits_that_are_not_hard_limits() -> None:
+    with pytest.raises(InvalidConfig) as info:
+        PreTradeControls(ASSETS, {"max_order_quantity": 1.0})  # type: ignore[arg-type]
+    assert info.value.field == "limits"
+
+
+def test_a_fresh_controls_object_is_active_flat_and_unmarked() -> None:
+    controls = PreTradeControls(ASSETS, HardLimits())
+    assert controls.trading_state is TradingState.ACTIVE
+    assert controls.positions == (0.0, 0.0, 0.0)
+    assert all(math.isnan(price) for price in controls.last_prices)
+    assert controls.equity == 0.0 and controls.daily_pnl == 0.0
+    assert controls.halt_reason is None and controls.working_orders == {}
+    assert "PreTradeControls(assets=['SPX', 'NDX', 'RTY']" in repr(controls)
+
+
+# -- order-level controls -----------------------------------------------------
+
+
+def test_no_price_until_the_asset_is_marked() -> None:
+    controls = PreTradeControls(ASSETS, HardLimits())
+    assert_denied(controls, Order("SPX", "buy", 1, 100.0), ReasonCode.NO_PRICE)
+    controls.mark(0, PRICES)
+    approve(controls, Order("SPX", "buy", 1, 100.0))
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_price_collar_on_both_sides(side: str) -> None:
+    controls = make(price_collar=0.05)  # SPX last 100: band [95, 105]
+    approve(controls, Order("SPX", side, 1, 105.0))
+    approve(controls, Order("SPX", side, 1, 95.0))
+    decision = assert_denied(controls, Order("SPX", side, 1, 105.0001), ReasonCode.PRICE_COLLAR)
+    assert decision.message == (
+        "price 105.0001 is outside the collar [95, 105] around the last price 100 (5%)"
+    )
+    assert_denied(controls, Order("SPX", side, 1, 94.9999), ReasonCode.PRICE_COLLAR)
+
+
+def test_max_order_quantity() -> None:
+    controls = make(max_order_quantity=1_000)
+    approve(controls, Order("SPX", "buy", 1_000, 100.0))
+    decision = assert_denied(
+        controls, Order("SPX", "sell", 1_000.001, 100.0), ReasonCode.ORDER_QUANTITY
+    )
+    assert decision.message == "quantity 1,000.001 exceeds the max order quantity 1,000"
+
+
+def test_max_order_notional_hard() -> None:
+    controls = make(max_order_notional=100_000)
+    approve(controls, Order("NDX", "buy", 500, 200.0))  # exactly 100,000
+    decision = assert_denied(
+        controls, Order("NDX", "buy", 500.01, 200.0), ReasonCode.ORDER_NOTIONAL
+    )
+    assert decision.message == "order notional 100,002 would exceed the hard limit 100,000"
+
+
+def test_max_order_notional_dynamic_tightens_and_never_loosens() -> None:
+    controls = make(max_order_notional=100_000)
+    tight = DynamicCaps(order_notional=(1e9, 50_000.0, NAN))
+    approve(controls, Order("NDX", "buy", 250, 200.0), dynamic=tight)
+    decision = assert_denied(
+        controls, Order("NDX", "buy", 250.01, 200.0), ReasonCode.ORDER_NOTIONAL, dynamic=tight
+    )
+    assert decision.message == (
+        "order notional 50,002 would exceed the limit 50,000 (hard 100,000, dynamic 50,000)"
+    )
+    # A dynamic cap above the hard limit, or a NaN, leaves the hard limit.
+    approve(controls, Order("SPX", "buy", 1_000, 100.0), dynamic=tight)
+    assert_denied(
+        controls, Order("SPX", "buy", 1_000.01, 100.0), ReasonCode.ORDER_NOTIONAL, dynamic=tight
+    )
+    approve(controls, Order("RTY", "buy", 2_000, 50.0), dynamic=tight)
+    assert_denied(
+        controls, Order("RTY", "buy", 2_000.01, 50.0), ReasonCode.ORDER_NOTIONAL, dynamic=tight
+    )
+
+
+def test_order_rate_throttle_denies_without_queueing_and_frees_as_the_window_slides() -> None:
+    controls = make(max_orders_per_window=3, order_window_seconds=1.0)
+    for now in (10, 20, 30):
+        approve(controls, Order("SPX", "buy", 1, 100.0), now)
+    decision = assert_denied(controls, Order("SPX", "buy", 1, 100.0), ReasonCode.ORDER_RATE, 40)
+    assert "3 orders approved in the last 1s (limit 3)" in decision.message
+    # Orders denied for other reasons never reach the throttle, so they use no capacity.
+    assert_denied(controls, Order("SPX", "buy", 1, 200.0), ReasonCode.PRICE_COLLAR, 50)
+    # The window is (now - 1 s, now]: the order at t=10 leaves it at t=10 + 1 s.
+    assert_denied(controls, Order("SPX", "buy", 1, 100.0), ReasonCode.ORDER_RATE, 10 + SECOND - 1)
+    approve(controls, Order("SPX", "buy", 1, 100.0), 10 + SECOND)
+    assert_denied(controls, Order("SPX", "buy", 1, 100.0), ReasonCode.ORDER_RATE, 19 + SECOND)
+    approve(controls, Order("SPX", "buy", 1, 100.0), 20 + SECOND)
+    assert len(controls.working_orders) == 5
+
+
+# -- exposure controls --------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_position_limit_counts_working_orders_long_and_short(side: str) -> None:
+    controls = make(max_position_notional=200_000)  # SPX at 100: 2,000 units either way
+    approve(controls, Order("SPX", side, 1_200, 100.0))
+    approve(controls, Order("SPX", side, 800, 100.0))  # worst case exactly 200,000
+    decision = assert_denied(controls, Order("SPX", side, 0.01, 100.0), ReasonCode.POSITION_LIMIT)
+    assert decision.message == ("SPX position notional 200,001 would exceed the hard limit 200,000")
+    # Filling a working order moves quantity from reserved to held: still counted.
+    first = next(iter(controls.working_orders))
+    controls.on_fill(Fill("SPX", side, 1_200, 100.0, order_id=first), 2)
+    assert_denied(controls, Order("SPX", side, 0.01, 100.0), ReasonCode.POSITION_LIMIT, 3)
+    # The opposite side is not the worst case on this side: it reduces.
+    opposite = "sell" if side == "buy" else "buy"
+    approve(controls, Order("SPX", opposite, 100, 100.0), 4)
+
+
+def test_position_limit_dynamic_tightens_and_nan_leaves_the_hard_limit() -> None:
+    controls = make(max_position_notional=200_000)
+    caps = DynamicCaps(position_notional=(100_000.0, NAN, math.inf))
+    approve(controls, Order("SPX", "sell", 1_000, 100.0), dynamic=caps)
+    decision = assert_denied(
+        controls, Order("SPX", "sell", 0.01, 100.0), ReasonCode.POSITION_LIMIT, dynamic=caps
+    )
+    assert decision.message == (
+        "SPX position notional 100,001 would exceed the limit 100,000 "
+        "(hard 200,000, dynamic 100,000)"
+    )
+    approve(controls, Order("NDX", "buy", 1_000, 200.0), dynamic=caps)
+    assert_denied(
+        controls, Order("NDX", "buy", 0.01, 200.0), ReasonCode.POSITION_LIMIT, dynamic=caps
+    )
+    approve(controls, Order("RTY", "buy", 4_000, 50.0), dynamic=caps)
+    assert_denied(
+        controls, Order("RTY", "buy", 0.01, 50.0), ReasonCode.POSITION_LIMIT, dynamic=caps
+    )
+    # A zero or negative dynamic cap allows no new exposure.
+    closed = DynamicCaps(position_notional=(0.0, -1.0, 0.0))
+    assert_denied(
+        controls, Order("RTY", "sell", 4_001, 50.0), ReasonCode.POSITION_LIMIT, dynamic=closed
+    )
+
+
+def test_position_is_valued_at_the_higher_of_the_last_and_the_order_price() -> None:
+    controls = make(max_position_notional=200_000)
+    approve(controls, Order("SPX", "buy", 1_000, 100.0))
+    # 1,904.7 units at the last price 100 are 190,476, but this buy may pay 105.
+    decision = assert_denied(
+        controls, Order("SPX", "buy", 904.77, 105.0), ReasonCode.POSITION_LIMIT
+    )
+    assert "200,000.85" in decision.message
+    approve(controls, Order("SPX", "buy", 904.76, 105.0))
+    # A sell below the last price is valued at the last price.
+    controls = make(max_position_notional=200_000)
+    approve(controls, Order("SPX", "sell", 2_000, 96.0))
+    assert_denied(controls, Order("SPX", "sell", 0.01, 96.0), ReasonCode.POSITION_LIMIT)
+
+
+def test_gross_exposure_sums_worst_cases_across_assets() -> None:
+    controls = make(max_gross_notional=400_000)
+    approve(controls, Order("SPX", "buy", 2_000, 100.0))  # 200,000 long
+    approve(controls, Order("NDX", "sell", 1_000, 200.0))  # 200,000 short: net 0, gross 400,000
+    decision = assert_denied(controls, Order("RTY", "buy", 0.02, 50.0), ReasonCode.GROSS_EXPOSURE)
+    assert decision.message == "gross notional 400,001 would exceed the hard limit 400,000"
+    assert_denied(controls, Order("RTY", "sell", 0.02, 50.0), ReasonCode.GROSS_EXPOSURE)
+    # Dynamic: tighter applies, NaN does not loosen.
+    controls = make(max_gross_notional=400_000)
+    caps = DynamicCaps(gross_notional=300_000.0)
+    approve(controls, Order("SPX", "buy", 2_000, 100.0), dynamic=caps)
+    approve(controls, Order("NDX", "buy", 500, 200.0), dynamic=caps)
+    assert_denied(
+        controls, Order("RTY", "sell", 0.02, 50.0), ReasonCode.GROSS_EXPOSURE, dynamic=caps
+    )
+    approve(controls, Order("RTY", "sell", 2_000, 50.0), dynamic=DynamicCaps(gross_notional=NAN))
+    assert_denied(
+        controls,
+        Order("RTY", "sell", 0.02, 50.0),
+        ReasonCode.GROSS_EXPOSURE,
+        dynamic=DynamicCaps(gross_notional=NAN),
+    )
+
+
+def test_gross_counts_the_larger_side_of_an_asset_with_working_buys_and_sells() -> None:
+    controls = make(max_gross_notional=300_000)
+    approve(controls, Order("SPX", "buy", 1_000, 100.0))
+    approve(controls, Order("SPX", "sell", 2_000, 100.0))  # worst cases +1,000 and -2,000
+    approve(controls, Order("NDX", "buy", 500, 200.0))  # 200,000 + 100,000
+    assert_denied(controls, Order("RTY", "buy", 0.02, 50.0), ReasonCode.GROSS_EXPOSURE)
+
+
+def test_net_exposure_in_the_direction_of_the_order() -> None:
+    controls = make(max_net_notional=300_000)
+    approve(controls, Order("SPX", "buy", 2_000, 100.0))
+    approve(controls, Order("NDX", "buy", 500, 200.0))  # net long exactly 300,000
+    decision = assert_denied(controls, Order("RTY", "buy", 0.02, 50.0), ReasonCode.NET_EXPOSURE)
+    assert decision.message == "net long notional 300,001 would exceed the hard limit 300,000"
+    # A sell moves the net the other way: the short worst case is 0, then -50,000.
+    approve(controls, Order("RTY", "sell", 1_000, 50.0))
+    # Short side: sells only, and the dynamic cap tightens it.
+    controls = make(max_net_notional=300_000)
+    caps = DynamicCaps(net_notional=150_000.0)
+    approve(controls, Order("SPX", "sell", 1_500, 100.0), dynamic=caps)
+    decision = assert_denied(
+        controls, Order("RTY", "sell", 0.02, 50.0), ReasonCode.NET_EXPOSURE, dynamic=caps
+    )
+    assert decision.message == (
+        "net short notional 150,001 would exceed the limit 150,000 (hard 300,000, dynamic 150,000)"
+    )
+    approve(controls, Order("RTY", "sell", 0.02, 50.0), dynamic=DynamicCaps(net_notional=NAN))
+
+
+def test_checks_run_in_the_documented_order() -> None:
+    controls = make(
+        max_order_quantity=10, max_order_notional=500, max_position_notional=100, price_collar=0.05
+    )
+    controls.halt("test")
+    order = Order("SPX", "buy", 20, 200.0)  # fails every control
+    assert_denied(controls, order, ReasonCode.HALTED)
+    controls.resume()
+    controls.models_ok = False
+    assert_denied(controls, order, ReasonCode.REDUCING_ONLY)
+    controls.models_ok = True
+    assert_denied(controls, order, ReasonCode.PRICE_COLLAR)
+    assert_denied(controls, Order("SPX", "buy", 20, 100.0), ReasonCode.ORDER_QUANTITY)
+    assert_denied(controls, Order("SPX", "buy", 10, 100.0), ReasonCode.ORDER_NOTIONAL)
+    assert_denied(controls, Order("SPX", "buy", 5, 100.0), ReasonCode.POSITION_LIMIT)
+
+
+# -- trading state gate -------------------------------------------------------
+
+
+def test_kill_switch_denies_everything_but_risk_reducing_orders_until_resume() -> None:
+    controls = make()
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 1)
+    controls.on_fill(Fill("NDX", "sell", 50, 200.0), 1)
+    controls.halt("fat finger")
+    assert controls.trading_state is TradingState.HALTED
+    assert controls.halt_reason == "fat finger"
+    decision = assert_denied(controls, Order("SPX", "buy", 1, 100.0), ReasonCode.HALTED)
+    assert decision.message == (
+        "trading halted (fat finger): only risk-reducing orders pass; buy 1 SPX would take "
+        "the position 100 to 101 (with 0 working buys)"
+    )
+    assert_denied(controls, Order("RTY", "sell", 1, 50.0), ReasonCode.HALTED)  # flat: opens
+    assert_denied(controls, Order("SPX", "sell", 101, 100.0), ReasonCode.HALTED)  # crosses zero
+    approve(controls, Order("SPX", "sell", 60, 100.0))
+    # Working sells count: 60 + 50 would cross zero, 60 + 40 closes exactly.
+    assert_denied(controls, Order("SPX", "sell", 50, 100.0), ReasonCode.HALTED)
+    approve(controls, Order("SPX", "sell", 40, 100.0))
+    approve(controls, Order("NDX", "buy", 50, 200.0))  # closes the short
+    controls.halt("second reason")  # the first reason stays
+    assert controls.halt_reason == "fat finger"
+    controls.resume()
+    assert controls.trading_state is TradingState.ACTIVE and controls.halt_reason is None
+    approve(controls, Order("SPX", "buy", 1, 100.0))
+
+
+def test_models_not_ok_means_reducing_only() -> None:
+    controls = make()
+    controls.on_fill(Fill("SPX", "sell", 100, 100.0), 1)
+    controls.models_ok = False
+    assert controls.trading_state is TradingState.REDUCING
+    assert_denied(controls, Order("SPX", "sell", 1, 100.0), ReasonCode.REDUCING_ONLY)
+    assert_denied(controls, Order("NDX", "buy", 1, 200.0), ReasonCode.REDUCING_ONLY)
+    assert_denied(controls, Order("SPX", "buy", 100.01, 100.0), ReasonCode.REDUCING_ONLY)
+    approve(controls, Order("SPX", "buy", 100, 100.0))
+    controls.halt("both")  # HALTED wins over REDUCING
+    assert controls.trading_state is TradingState.HALTED
+    assert_denied(controls, Order("NDX", "buy", 1, 200.0), ReasonCode.HALTED)
+    controls.resume()
+    controls.models_ok = True
+    assert controls.trading_state is TradingState.ACTIVE
+
+
+def test_closing_a_position_with_float_residue_counts_as_risk_reducing() -> None:
+    controls = make()
+    controls.on_fill(Fill("SPX", "buy", 0.1, 100.0), 1)
+    controls.on_fill(Fill("SPX", "buy", 0.2, 100.0), 1)  # 0.30000000000000004
+    controls.halt("flatten")
+    approve(controls, Order("SPX", "sell", 0.3, 100.0))
+
+
+def test_risk_reducing_orders_skip_exposure_but_not_order_checks() -> None:
+    controls = make(
+        max_position_notional=10_000,
+        max_gross_notional=10_000,
+        max_net_notional=10_000,
+        max_order_quantity=50,
+        max_orders_per_window=2,
+    )
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 1)  # a manual trade above every limit
+    controls.mark(2, [110.0, 200.0, 50.0])
+    assert_denied(controls, Order("SPX", "buy", 1, 110.0), ReasonCode.POSITION_LIMIT)
+    approve(controls, Order("SPX", "sell", 10, 110.0), 3)
+    assert_denied(controls, Order("SPX", "sell", 10, 120.0), ReasonCode.PRICE_COLLAR, 4)
+    assert_denied(controls, Order("SPX", "sell", 60, 110.0), ReasonCode.ORDER_QUANTITY, 4)
+    approve(controls, Order("SPX", "sell", 10, 110.0), 4)
+    assert_denied(controls, Order("SPX", "sell", 10, 110.0), ReasonCode.ORDER_RATE, 5)
+
+
+# -- daily loss ---------------------------------------------------------------
+
+
+def test_daily_loss_from_marks_halts_above_the_limit_and_persists_until_resume() -> None:
+    controls = make(max_daily_loss=1_000)
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 1)
+    controls.mark(2, [90.0, 200.0, 50.0])  # loss exactly 1,000
+    assert controls.daily_pnl == -1_000.0
+    assert controls.trading_state is TradingState.ACTIVE
+    controls.mark(3, [89.99, 200.0, 50.0])
+    assert controls.trading_state is TradingState.HALTED
+    assert controls.halt_reason == "DAILY_LOSS"
+    assert_denied(controls, Order("NDX", "buy", 1, 200.0), ReasonCode.HALTED, 4)
+    approve(controls, Order("SPX", "sell", 10, 90.0), 4)  # reducing still passes
+    controls.mark(5, [100.0, 200.0, 50.0])  # recovered: the halt still holds
+    assert controls.daily_pnl == 0.0 and controls.trading_state is TradingState.HALTED
+    controls.resume()
+    assert controls.trading_state is TradingState.ACTIVE
+
+
+def test_resume_cannot_override_a_loss_still_above_the_limit_today() -> None:
+    controls = make(max_daily_loss=1_000)
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 1)
+    controls.mark(2, [80.0, 200.0, 50.0])
+    controls.resume()
+    assert controls.trading_state is TradingState.HALTED
+    assert controls.halt_reason == "DAILY_LOSS"
+    # Across the day: the new day starts from yesterday's last mark, but HALTED persists.
+    controls.mark(NS_PER_DAY + 1, [80.0, 200.0, 50.0])
+    assert controls.daily_pnl == 0.0
+    assert controls.trading_state is TradingState.HALTED
+    controls.resume()
+    assert controls.trading_state is TradingState.ACTIVE
+
+
+def test_realised_loss_from_fills_halts() -> None:
+    controls = make(max_daily_loss=1_000)
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 1)
+    controls.on_fill(Fill("SPX", "sell", 100, 90.0), 2)  # realised exactly 1,000
+    assert controls.positions[0] == 0.0 and controls.cash == -1_000.0
+    assert controls.trading_state is TradingState.ACTIVE
+    controls.on_fill(Fill("SPX", "buy", 100, 100.01), 3)  # paid 1 above the mark
+    assert controls.daily_pnl == pytest.approx(-1_001.0)
+    assert controls.halt_reason == "DAILY_LOSS"
+
+
+def test_the_overnight_gap_counts_against_the_new_day() -> None:
+    controls = make(max_daily_loss=1_000)
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 1)
+    controls.mark(2, [95.0, 200.0, 50.0])
+    assert controls.daily_pnl == -500.0
+    controls.mark(NS_PER_DAY, [91.0, 200.0, 50.0])  # gap from 95 to 91: day 1 lost 400
+    assert controls.daily_pnl == -400.0
+    assert controls.equity == -900.0
+    controls.on_fill(Fill("SPX", "sell", 100, 91.0), 2 * NS_PER_DAY)  # a fill rolls the day too
+    assert controls.daily_pnl == 0.0
+    controls.mark(3 * NS_PER_DAY, [50.0, 150.0, 10.0])  # flat: no P&L
+    assert controls.daily_pnl == 0.0 and controls.trading_state is TradingState.ACTIVE
+
+
+def test_a_manual_halt_keeps_its_reason_when_the_loss_limit_also_trips() -> None:
+    controls = make(max_daily_loss=1_000)
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 1)
+    controls.halt("news")
+    controls.mark(2, [80.0, 200.0, 50.0])
+    assert controls.halt_reason == "news"
+    controls.resume()
+    assert controls.halt_reason == "DAILY_LOSS"
+
+
+def test_positions_filled_before_the_first_mark_are_valued_at_their_fill_price() -> None:
+    controls = PreTradeControls(ASSETS, HardLimits(max_daily_loss=1_000))
+    controls.on_fill(Fill("SPX", "buy", 100, 100.0), 0)
+    assert controls.equity == 0.0
+    controls.on_fill(Fill("SPX", "buy", 100, 90.0), 1)  # now valued at 90: 1,000 down
+    assert controls.equity == -1_000.0 and controls.trading_state is TradingState.ACTIVE
+    assert math.isnan(controls.position_notional()[0])  # no market price yet
+    controls.mark(2, [89.0, 200.0, 50.0])
+    assert controls.daily_pnl == -1_200.0 and controls.halt_reason == "DAILY_LOSS"
+
+
+# -- order ids, fills, cancels ------------------------------------------------
+
+
+def test_order_ids_are_assigned_on_approval_only_and_never_reuse_a_working_id() -> None:
+    controls = make(max_order_quantity=10)
+    assert_denied(controls, Order("SPX", "buy", 11, 100.0), ReasonCode.ORDER_QUANTITY)
+    assert approve(controls, Order("SPX", "buy", 1, 100.0)) == "O1"
+    assert approve(controls, Order("SPX", "buy", 1, 100.0, order_id="O2")) == "O2"
+    assert approve(controls, Order("SPX", "buy", 1, 100.0)) == "O3"  # skips the caller's O2
+    assert_rejected(
+        controls,
+        lambda: controls.check(Order("NDX", "sell", 1, 200.0, order_id="O1"), 2),
+        InvalidOrder,
+        "order_id",
+    )
+    assert_rejected(
+        controls,
+        lambda: controls.check(Order("NDX", "sell", 1, 200.0, order_id=""), 2),
+        InvalidOrder,
+        "order_id",
+    )
+    controls.on_fill(Fill("SPX", "buy", 1, 100.0, order_id="O1"), 3)
+    assert approve(controls, Order("SPX", "buy", 1, 100.0, order_id="O1"), 4) == "O1"
+
+
+def test_fills_release_reservations_partially_then_fully() -> None:
+    controls = make(max_position_notional=100_000)
+    approve(controls, Order("SPX", "buy", 1_000, 100.0, order_id="A"))
+    assert_denied(controls, Order("SPX", "buy", 1, 100.0), ReasonCode.POSITION_LIMIT)
+    controls.on_fill(Fill("SPX", "buy", 400, 100.0, order_id="A"), 2)
+    assert controls.working_orders == {"A": ("SPX", "buy", 600.0)}
+    assert controls.positions == (400.0, 0.0, 0.0)
+    controls.on_fill(Fill("SPX", "buy", 600, 100.0, order_id="A"), 3)
+    assert controls.working_orders == {}
+    assert_rejected(controls, lambda: controls.cancel("A"), InvalidOrder, "order_id")
+
+
+def test_partial_fills_with_float_residue_complete_the_order() -> None:
+    controls = make()
+    approve(controls, Order("SPX", "sell", 0.3, 100.0, order_id="A"))
+    controls.on_fill(Fill("SPX", "sell", 0.1, 100.0, order_id="A"), 2)
+    controls.on_fill(Fill("SPX", "sell", 0.2, 100.0, order_id="A"), 3)
+    assert controls.working_orders == {}
+
+
+def test_manual_fills_move_the_position_but_not_reservations() -> None:
+    controls = make()
+    approve(controls, Order("SPX", "buy", 10, 100.0, order_id="A"))
+    controls.on_fill(Fill("SPX", "buy", 5, 101.0), 2)
+    assert controls.working_orders == {"A": ("SPX", "buy", 10.0)}
+    assert controls.positions == (5.0, 0.0, 0.0)
+    assert controls.cash == -505.0 and controls.equity == -5.0
+
+
+def test_cancel_releases_the_remaining_reservation() -> None:
+    controls = make(max_position_notional=100_000)
+    approve(controls, Order("SPX", "buy", 1_000, 100.0, order_id="A"))
+    controls.on_fill(Fill("SPX", "buy", 300, 100.0, order_id="A"), 2)
+    assert_denied(controls, Order("SPX", "buy", 1, 100.0), ReasonCode.POSITION_LIMIT)
+    controls.cancel("A")
+    assert controls.working_orders == {}
+    approve(controls, Order("SPX", "buy", 700, 100.0))
+    assert_denied(controls, Order("SPX", "buy", 0.01, 100.0), ReasonCode.POSITION_LIMIT)
+
+
+def test_queries_report_filled_positions_and_return_copies() -> None:
+    controls = make()
+    controls.on_fill(Fill("SPX", "buy", 10, 100.0), 1)
+    controls.on_fill(Fill("NDX", "sell", 20, 200.0), 1)
+    approve(controls, Order("RTY", "buy", 5, 50.0, order_id="A"))
+    assert controls.position_notional() == (1_000.0, -4_000.0, 0.0)
+    assert controls.gross_notional() == 5_000.0
+    assert controls.net_notional() == -3_000.0
+    working = controls.working_orders
+    working["A"] = ("SPX", "sell", 1.0)
+    assert controls.working_orders == {"A": ("RTY", "buy", 5.0)}
+    assert isinstance(controls.positions, tuple)
+
+
+def test_pickle_and_deepcopy_round_trip_continue_identically() -> None:
+    controls = make(max_orders_per_window=2)
+    approve(controls, Order("SPX", "buy", 10, 100.0))
+    controls.on_fill(Fill("SPX", "buy", 4, 100.0, order_id="O1"), 2)
+    for twin in (pickle.loads(pickle.dumps(controls)), copy.deepcopy(controls)):
+        assert state(twin) == state(controls)
+        order = Order("NDX", "sell", 1, 200.0)
+        assert twin.check(order, 3) == copy.deepcopy(controls).check(order, 3)
+
+
+# -- bad input leaves the state unchanged -------------------------------------
+
+
+def test_bad_input_raises_naming_the_field_and_changes_nothing() -> None:
+    controls = make(max_orders_per_window=10)
+    approve(controls, Order("SPX", "buy", 10, 100.0, order_id="A"), now=5 * SECOND)
+    controls.on_fill(Fill("SPX", "buy", 4, 100.0, order_id="A"), 5 * SECOND)
+    controls.halt("x")
+    controls.resume()
+    check, fill = controls.check, controls.on_fill
+    later = 6 * SECOND
+    cases: list[tuple[Callable[[], Any], type[InvalidInput], str]] = [
+        (lambda: check(Order("XXX", "buy", 1, 100.0), later), InvalidOrder, "asset"),
+        (
+            lambda: check(Order("SPX", "buy", 1, 100.0), 5 * SECOND - 1),
+            InvalidTimestamp,
+            "timestamp",
+        ),
+        (lambda: check(Order("SPX", "buy", 1, 100.0), 1.5e10), InvalidTimestamp, "timestamp"),
+        (lambda: check(Order("SPX", "buy", 1, 100.0), True), InvalidTimestamp, "timestamp"),
+        (lambda: check(("SPX", "buy", 1, 100.0), later), InvalidOrder, "order"),
+        (lambda: check(Order("SPX", "buy", 1, 100.0, "A"), later), InvalidOrder, "order_id"),
+        (
+            lambda: check(Order("SPX", "buy", 1, 100.0), later, {"gross": 1}),
+            InvalidInput,
+            "dynamic",
+        ),
+        (
+            lambda: check(
+                Order("SPX", "buy", 1, 100.0), later, DynamicCaps(position_notional=(1.0,))
+            ),
+            InvalidInput,
+            "dynamic.position_notional",
+        ),
+        (
+            lambda: check(
+                Order("SPX", "buy", 1, 100.0), later, DynamicCaps(order_notional=(1.0,) * 4)
+            ),
+            InvalidInput,
+            "dynamic.order_notional",
+        ),
+        (lambda: fill(Fill("XXX", "buy", 1, 100.0), later), InvalidFill, "asset"),
+        (lambda: fill(Fill("SPX", "buy", 1, 100.0, "B"), later), InvalidFill, "order_id"),
+        (lambda: fill(Fill("SPX", "sell", 1, 100.0, "A"), later), InvalidFill, "order_id"),
+        (lambda: fill(Fill("NDX", "buy", 1, 200.0, "A"), later), InvalidFill, "order_id"),
+        (lambda: fill(Fill("SPX", "buy", 6.001, 100.0, "A"), later), InvalidFill, "quantity"),
+        (lambda: fill(Fill("SPX", "buy", 1, 100.0), 5 * SECOND - 1), InvalidTimestamp, "timestamp"),
+        (lambda: fill("fill", later), InvalidFill, "fill"),
+        (lambda: controls.mark(5 * SECOND - 1, PRICES), InvalidTimestamp, "timestamp"),
+        (lambda: controls.mark("now", PRICES), InvalidTimestamp, "timestamp"),
+        (lambda: controls.mark(later, [100.0, NAN, 50.0]), InvalidPrice, "prices['NDX']"),
+        (lambda: controls.mark(later, [100.0, 200.0, -1.0]), InvalidPrice, "prices['RTY']"),
+        (lambda: controls.mark(later, [100.0, "200", 50.0]), InvalidPrice, "prices['NDX']"),
+        (lambda: controls.mark(later, [100.0, 200.0]), MissingAsset, "prices['RTY']"),
+        (lambda: controls.mark(later, [*PRICES, 1.0]), InvalidPrice, "prices"),
+        (lambda: controls.mark(later, {"SPX": 100.0}), InvalidPrice, "prices"),
+        (lambda: controls.mark(later, 100.0), InvalidPrice, "prices"),
+        (lambda: controls.cancel("B"), InvalidOrder, "order_id"),
+        (lambda: controls.cancel(None), InvalidOrder, "order_id"),
+        (lambda: controls.halt(""), InvalidInput, "reason"),
+        (lambda: controls.halt(None), InvalidInput, "reason"),
+        (lambda: setattr(controls, "models_ok", 1), InvalidInput, "models_ok"),
+    ]
+    for call, error, field in cases:
+        assert_rejected(controls, call, error, field)
+    # Prices in a numpy array, and numpy integer timestamps, are fine.
+    np = pytest.importorskip("numpy")
+    controls.mark(np.int64(later), np.array(PRICES))
+    assert controls.last_prices == PRICES
+
+
+# -- random sessions ----------------------------------------------------------
+
+SESSION_LIMITS = HardLimits(
+    max_order_quantity=1_000,
+    max_order_notional=100_000,
+    max_position_notional=150_000,
+    max_gross_notional=300_000,
+    max_net_notional=200_000,
+    max_orders_per_window=6,
+    order_window_seconds=0.01,
+    price_collar=0.05,
+    max_daily_loss=5_000,
+)
+CAPS = [
+    None,
+    DynamicCaps(),
+    DynamicCaps(position_notional=(50_000.0, NAN, 1e9), gross_notional=NAN),
+    DynamicCaps(
+        order_notional=(NAN, 20_000.0, 0.0), gross_notional=120_000.0, net_notional=80_000.0
+    ),
+    DynamicCaps(
+        position_notional=(NAN,) * 3,
+        order_notional=(NAN,) * 3,
+        gross_notional=NAN,
+        net_notional=NAN,
+    ),
+]
+RELATIVE = 1e-12  # float rounding of sums computed in a different order
+
+order_ops = st.tuples(
+    st.just("order"),
+    st.sampled_from([*ASSETS, *ASSETS, *ASSETS, "XXX"]),
+    st.sampled_from(["buy", "sell"]),
+    st.sampled_from([1.0, 50.0, 333.3, 700.0, 1_000.0, 1_200.0]),
+    st.sampled_from([0.94, 0.97, 1.0, 1.0, 1.02, 1.05, 1.06]),
+    st.sampled_from([None, None, None, None, None, None, "a", "b", "O2", ""]),
+    st.sampled_from([0, 1, 10**6, 10**7, -1]),
+    st.sampled_from(range(len(CAPS))),
+)
+fill_ops = st.tuples(
+    st.just("fill"),
+    st.integers(0, 20),
+    st.sampled_from([0.25, 0.5, 1.0, 1.0, 1.5]),
+    st.sampled_from([0.9, 1.0, 1.1]),
+    st.sampled_from(["working", "working", "manual", "wrong_side", "unknown_id", "bad_asset"]),
+    st.sampled_from([0, 1, -1]),
+)
+mark_ops = st.tuples(
+    st.just("mark"),
+    st.lists(st.sampled_from([0.9, 0.97, 1.0, 1.03, 1.1]), min_size=3, max_size=3),
+    st.sampled_from([0, 1, 10**7, NS_PER_DAY, -1]),
+    st.sampled_from([False, False, False, True]),  # True: a NaN price
+)
+cancel_ops = st.tuples(st.just("cancel"), st.integers(0, 20), st.sampled_from([True, True, False]))
+halt_ops = st.tuples(st.just("halt"), st.sampled_from(["risk", "risk", ""]))
+resume_ops = st.tuples(st.just("resume"))
+models_ops = st.tuples(st.just("models_ok"), st.sampled_from([True, True, False]))
+# Mostly orders, so that sessions build up working orders and reach every limit.
+# (st.one_of would drop repeated branches, so the weights go through sampled_from.)
+WEIGHTS = [
+    (order_ops, 16),
+    (fill_ops, 6),
+    (mark_ops, 4),
+    (cancel_ops, 2),
+    (halt_ops, 1),
+    (resume_ops, 1),
+    (models_ops, 2),
+]
+operation = st.sampled_from([ops for ops, weight in WEIGHTS for _ in range(weight)]).flatmap(
+    lambda ops: ops
+)
+sessions = st.lists(operation, min_size=20, max_size=80)
+
+
+def _worst(controls: PreTradeControls) -> tuple[list[float], list[float], list[float]]:
+    """Independent worst cases from the public queries: positions and working orders."""
+    position = list(controls.positions)
+    buys, sells = [0.0] * len(ASSETS), [0.0] * len(ASSETS)
+    for asset, side, remaining in controls.working_orders.values():
+        (buys if side == "buy" else sells)[ASSETS.index(asset)] += remaining
+    longest = [p + b for p, b in zip(position, buys, strict=True)]
+    shortest = [p - s for p, s in zip(position, sells, strict=True)]
+    return position, longest, shortest
+
+
+def _gross(longest: list[float], shortest: list[float], prices: list[float]) -> float:
+    return sum(max(lo, -sh) * p for lo, sh, p in zip(longest, shortest, prices, strict=True))
+
+
+def _cap(hard: float, dynamic_value: float | None) -> float:
+    """The limit the controls must respect: the hard one, tightened by a usable dynamic one."""
+    if dynamic_value is None or math.isnan(dynamic_value):
+        return hard
+    return min(hard, dynamic_value)
+
+
+def _run_order(controls: PreTradeControls, op: tuple, clock: dict, peaks: dict) -> None:
+    _, asset, side, quantity, factor, order_id, dt, caps_index = op
+    dynamic = CAPS[caps_index]
+    known = asset in ASSETS
+    index = ASSETS.index(asset) if known else 0
+    last = controls.last_prices[index]
+    price = round((100.0 if math.isnan(last) else last) * factor, 6)
+    order = Order(asset, side, quantity, price, order_id=order_id)
+    # Before the first approval any time goes; after it, not before the last approval.
+    now = (clock["order"] or 0) + dt
+    bad = (
+        not known
+        or (clock["order"] is not None and now < clock["order"])
+        or order_id == ""
+        or (order_id is not None and order_id in controls.working_orders)
+    )
+    before = state(controls)
+    position, longest, shortest = _worst(controls)
+    gate_closed = controls.trading_state is not TradingState.ACTIVE
+    try:
+        decision = controls.check(order, now, dynamic)
+    except InvalidInput:
+        assert bad
+        assert state(controls) == before
+        return
+    assert not bad
+    if not decision.approved:
+        assert state(controls) == before
+        return
+    clock["order"] = now
+    limits = controls.limits
+    i = index
+    buy = side == "buy"
+    reducing = (
+        (position[i] < 0 and longest[i] + quantity <= -position[i] * 1e-9)
+        if buy
+        else (position[i] > 0 and shortest[i] - quantity >= -position[i] * 1e-9)
+    )
+    assert reducing or not gate_closed
+    assert quantity <= limits.max_order_quantity
+    assert last * (1 - limits.price_collar) <= price <= last * (1 + limits.price_collar)
+    order_caps = dynamic.order_notional if dynamic is not None else ()
+    assert quantity * price <= _cap(
+        limits.max_order_notional, order_caps[i] if order_caps else None
+    )
+    prices = list(controls.last_prices)
+    prices[i] = max(last, price)
+    _, new_longest, new_shortest = _worst(controls)
+    gross_before = _gross(longest, shortest, prices)
+    gross_after = _gross(new_longest, new_shortest, prices)
+    if reducing:  # exposure only goes down
+        assert max(new_longest[i], -new_shortest[i]) <= max(longest[i], -shortest[i])
+        assert gross_after <= gross_before * (1 + RELATIVE)
+        return
+    position_caps = dynamic.position_notional if dynamic is not None else ()
+    position_cap = _cap(limits.max_position_notional, position_caps[i] if position_caps else None)
+    side_worst = (new_longest[i] if buy else -new_shortest[i]) * prices[i]
+    assert side_worst <= position_cap * (1 + RELATIVE)
+    gross_cap = _cap(limits.max_gross_notional, dynamic.gross_notional if dynamic else None)
+    assert gross_after <= gross_cap * (1 + RELATIVE)
+    net = sum(x * p for x, p in zip(new_longest if buy else new_shortest, prices, strict=True))
+    net_cap = _cap(limits.max_net_notional, dynamic.net_notional if dynamic else None)
+    assert (net if buy else -net) <= net_cap * (1 + RELATIVE)
+    # Steer hypothesis towards sessions that approve orders right up to the limits.
+    for name, used in (
+        ("position", side_worst / position_cap if position_cap > 0 else 0.0),
+        ("gross", gross_after / gross_cap),
+        ("net", (net if buy else -net) / net_cap),
+    ):
+        peaks[name] = max(peaks[name], used)
+
+
+def _run(controls: PreTradeControls, op: tuple, clock: dict, book: dict, peaks: dict) -> None:
+    kind = op[0]
+    if kind == "order":
+        _run_order(controls, op, clock, peaks)
+        return
+    before = state(controls)
+    working = controls.working_orders
+    ids = sorted(working)
+    bad = False
+    if kind == "fill":
+        _, pick, fraction, factor, variant, dt = op
+        now = (clock["event"] or 0) + dt
+        bad = clock["event"] is not None and now < clock["event"]
+        if variant == "working" and ids:
+            order_id = ids[pick % len(ids)]
+            asset, side, remaining = working[order_id]
+            quantity = remaining * fraction
+            bad |= fraction > 1.0
+        else:
+            order_id = None if variant == "manual" or not ids else ids[pick % len(ids)]
+            asset, side, quantity = ASSETS[pick % 3], "buy" if pick % 2 else "sell", 10.0 * pick + 1
+            if variant == "wrong_side" and ids:
+                asset, other_side, _ = working[order_id]
+                side = "sell" if other_side == "buy" else "buy"
+                bad = True
+            elif variant == "unknown_id":
+                order_id = "nope"
+                bad = True
+            elif variant == "bad_asset":
+                asset, bad = "XXX", True
+            elif variant != "manual" and order_id is not None:
+                order_id = None  # a manual fill in disguise: nothing is reserved
+        last = controls.last_prices[ASSETS.index(asset)] if asset in ASSETS else 100.0
+        price = round((100.0 if math.isnan(last) else last) * factor, 6)
+        call = lambda: controls.on_fill(Fill(asset, side, quantity, price, order_id), now)  # noqa: E731
+        signed = quantity if side == "buy" else -quantity
+    elif kind == "mark":
+        _, factors, dt, corrupt = op
+        now = (clock["event"] or 0) + dt
+        base = [100.0 if math.isnan(p) else p for p in controls.last_prices]
+        prices = [round(p * f, 6) for p, f in zip(base, factors, strict=True)]
+        if corrupt:
+            prices[1] = NAN
+        bad = corrupt or (clock["event"] is not None and now < clock["event"])
+        call = lambda: controls.mark(now, prices)  # noqa: E731
+    elif kind == "cancel":
+        _, pick, known = op
+        order_id = ids[pick % len(ids)] if known and ids else "nope"
+        bad = order_id == "nope"
+        call = lambda: controls.cancel(order_id)  # noqa: E731
+    elif kind == "halt":
+        bad = op[1] == ""
+        call = lambda: controls.halt(op[1])  # noqa: E731
+    elif kind == "resume":
+        call = controls.resume
+    else:
+        call = lambda: setattr(controls, "models_ok", op[1])  # noqa: E731
+    try:
+        call()
+    except InvalidInput:
+        assert bad, op
+        assert state(controls) == before
+        return
+    assert not bad, op
+    if kind in ("fill", "mark"):
+        clock["event"] = now
+    if kind == "fill":  # an independent book of positions and cash
+        j = ASSETS.index(asset)
+        book["position"][j] += signed
+        book["cash"] -= signed * price
+        assert controls.positions == tuple(book["position"])
+        assert controls.cash == pytest.approx(book["cash"], rel=1e-12, abs=1e-9)
+    # The daily loss limit is a level: while it is breached, the controls are halted.
+    if controls.daily_pnl < -controls.limits.max_daily_loss:
+        assert controls.trading_state is TradingState.HALTED
+
+
+@settings(max_examples=800, deadline=None)
+@given(sessions, st.sampled_from([True, True, True, False]))
+def test_random_sessions_never_approve_a_breach_and_bad_input_never_changes_state(
+    operations: list[tuple], marked: bool
+) -> None:
+    controls = PreTradeControls(ASSETS, SESSION_LIMITS)
+    if marked:
+        controls.mark(0, PRICES)
+    clock = {"order": None, "event": 0 if marked else None}
+    book = {"position": [0.0] * 3, "cash": 0.0}
+    peaks = {"position": 0.0, "gross": 0.0, "net": 0.0}
+    for op in operations:
+        _run(controls, op, clock, book, peaks)
+    for name, used in peaks.items():
+        target(used, label=name)
