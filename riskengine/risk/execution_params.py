@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from riskengine._validation import as_float, check_keys
+from riskengine._config import config_from_mapping
+from riskengine._validation import as_float
 from riskengine.errors import InvalidConfig, InvalidInput
 
 __all__ = [
@@ -190,14 +191,7 @@ class ExecutionConfig:
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], *, field: str = "execution") -> ExecutionConfig:
         """Parse a config table (e.g. TOML); unknown keys and bad values name ``field.key``."""
-        try:
-            check_keys(table, field=field, optional=[f.name for f in dataclasses.fields(cls)])
-        except (TypeError, ValueError) as error:
-            raise InvalidConfig(field, str(error).removeprefix(f"{field}: ")) from None
-        try:
-            return cls(**table)
-        except InvalidConfig as error:
-            raise InvalidConfig(f"{field}.{error.field}", error.problem) from None
+        return config_from_mapping(cls, table, field)
 
 
 def _volatility_pressure(config: ExecutionConfig, ratio: float) -> float:

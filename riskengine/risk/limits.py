@@ -67,7 +67,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from riskengine._validation import as_array, as_float, as_int, check_keys
+from riskengine._config import config_from_mapping
+from riskengine._validation import as_array, as_float, as_int
 from riskengine.errors import InvalidConfig, InvalidInput
 
 __all__ = [
@@ -1605,17 +1606,7 @@ class DynamicLimitsConfig:
         cls, table: Mapping[str, Any], *, field: str = "dynamic"
     ) -> DynamicLimitsConfig:
         """Parse a config table (e.g. TOML); unknown keys and bad values name ``field.key``."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
-        try:
-            optional = [name for name in names if name not in required]
-            check_keys(table, field=field, required=required, optional=optional)
-        except (TypeError, ValueError) as error:
-            raise InvalidConfig(field, str(error).removeprefix(f"{field}: ")) from None
-        try:
-            return cls(**table)
-        except InvalidConfig as error:
-            raise InvalidConfig(f"{field}.{error.field}", error.problem) from None
+        return config_from_mapping(cls, table, field)
 
 
 def limit_chain(

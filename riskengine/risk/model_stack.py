@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from riskengine._config import config_from_mapping
 from riskengine.errors import InvalidConfig
 from riskengine.forecast import OnlineDCC, OnlineGARCH
 from riskengine.regime import DriftDetector, OnlineRegimeHMM
@@ -82,11 +83,7 @@ class ModelConfig:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], field: str = "models") -> ModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(table) - names)
-        if unknown:
-            raise InvalidConfig(field, f"unknown key(s) {unknown}; allowed: {sorted(names)}")
-        return cls(**table)
+        return config_from_mapping(cls, table, field)
 
     def build(self, n_assets: int) -> tuple[OnlineDCC, OnlineRegimeHMM, DriftDetector, OnlineGARCH]:
         """Unfitted models for ``n_assets`` assets."""

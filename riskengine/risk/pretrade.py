@@ -99,6 +99,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from riskengine._config import config_from_mapping
 from riskengine._time import day_of
 from riskengine.errors import (
     InvalidConfig,
@@ -236,16 +237,7 @@ class HardLimits:
         Traceback (most recent call last):
         riskengine.errors.InvalidConfig: hard.max_gross_notional: must be finite and > 0, got -1.0
         """
-        if not isinstance(table, Mapping):
-            raise InvalidConfig(field, f"expected a table, got {type(table).__name__}")
-        allowed = [item.name for item in dataclasses.fields(cls)]
-        unknown = sorted(str(key) for key in table if key not in allowed)
-        if unknown:
-            raise InvalidConfig(field, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-        try:
-            return cls(**table)
-        except InvalidConfig as error:
-            raise InvalidConfig(f"{field}.{error.field}", error.problem) from None
+        return config_from_mapping(cls, table, field)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
