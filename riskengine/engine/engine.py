@@ -132,9 +132,7 @@ class Engine:
             hard_order=[hard.max_order_notional] * n,
         )
         self._models = RiskModels(n, config.models)
-        self._controls = PreTradeControls(config.assets, hard)
-        self._controls._cash = config.capital
-        self._controls._start_equity = config.capital
+        self._controls = PreTradeControls(config.assets, hard, cash=config.capital)
         self._controls.models_ok = False
         self._chain_state = self._chain.init(n)
         self._last_inputs: LimitInputs | None = None

@@ -313,6 +313,8 @@ class PreTradeControls:
         The tradable assets; prices passed to :meth:`mark` follow this order.
     limits : HardLimits
         The hard limits.
+    cash : float
+        Starting cash: equity is cash plus positions at their prices.
 
     Notes
     -----
@@ -363,7 +365,7 @@ class PreTradeControls:
     ('SPX', 'buy', 1.0)
     """
 
-    def __init__(self, assets: Sequence[str], limits: HardLimits) -> None:
+    def __init__(self, assets: Sequence[str], limits: HardLimits, cash: float = 0.0) -> None:
         if isinstance(assets, str | bytes) or not isinstance(assets, Sequence):
             raise InvalidConfig(
                 "assets", f"expected a sequence of asset names, got {type(assets).__name__}"
@@ -384,7 +386,10 @@ class PreTradeControls:
         n = len(names)
         self._index = {name: j for j, name in enumerate(names)}
         self._position = [0.0] * n
-        self._cash = 0.0
+        cash = float(cash) if isinstance(cash, int | float) and not isinstance(cash, bool) else None
+        if cash is None or not math.isfinite(cash):
+            raise InvalidConfig("cash", "expected a finite number")
+        self._cash = cash
         self._last_price = [math.nan] * n  # market marks; NaN until the first mark
         # Prices the equity uses: the marks, or an unmarked asset's latest fill price.
         self._valuation_price = [0.0] * n
@@ -402,7 +407,7 @@ class PreTradeControls:
         self._window_ns = round(limits.order_window_seconds * 1e9)
         self._clock_ns: int | None = None  # time of the last mark or fill
         self._day: int | None = None  # UTC day of the last mark or fill
-        self._start_equity = 0.0
+        self._start_equity = cash
         self._halted = False
         self._halt_reason: str | None = None
         self._models_ok = True
@@ -728,6 +733,15 @@ class PreTradeControls:
         n = len(self.assets)
         if matrix.ndim != 2 or matrix.shape != (times.size, n) or times.size == 0:
             raise InvalidPrice("prices", f"expected shape ({times.size}, {n}), got {matrix.shape}")
+        # Checked here too, so that this path keeps the module's promise: bad input
+        # raises before anything changes (a NaN mark would silently disable the loss limit).
+        usable = np.isfinite(matrix) & (matrix > 0)
+        if not usable.all():
+            row, column = (int(k) for k in np.argwhere(~usable)[0])
+            raise InvalidPrice(
+                f"prices[{self.assets[column]!r}]",
+                f"row {row}: must be finite and > 0, got {matrix[row, column]}",
+            )
         self._clock_time(int(times[0]))
         if np.any(np.diff(times) < 0):
             raise InvalidTimestamp("timestamp", "times must not go backwards")
