@@ -12,8 +12,9 @@
 - ``memory_growth_mb``: resident memory after ``--updates`` updates minus
   after the first 10 % of them (the heap's warm-up), in MB.
 
-The data are river's ten S&P 500 stocks (2013-2018) as prices, the returns
-repeated end to end for as long as the run needs. Prints a table, or one
+The data are river's ten S&P 500 stocks (2013-2018) as prices, the log returns
+demeaned and repeated end to end for as long as the run needs, one tick a
+minute. Prints a table, or one
 JSON object with ``--json``.
 Run: ``python scripts/bench_engine.py [--json] [--quick] [--updates N]``.
 """
@@ -46,16 +47,18 @@ TARGETS = {
     "replay_asset_updates_per_s": 1_000_000.0,
     "memory_growth_mb": 50.0,
 }
-DAY_NS = 86_400 * 10**9
+STEP_NS = 60 * 10**9  # one tick a minute: a million ticks fit in int64 nanoseconds
 
 
 def price_path(n_steps: int) -> tuple[list[str], np.ndarray]:
     """Prices (n_steps, 10) from the ten stocks' daily returns, repeated as needed."""
     rows = [x for x, _ in datasets.SP500Stocks()]
     tickers = list(rows[0])
-    returns = np.array([[row[t] for t in tickers] for row in rows]) / 100.0
-    repeated = np.resize(returns, (n_steps, len(tickers)))
-    return tickers, 100.0 * np.exp(np.cumsum(np.log1p(repeated), axis=0))
+    log_returns = np.log1p(np.array([[row[t] for t in tickers] for row in rows]) / 100.0)
+    # Demeaned, each repetition returns to its start: prices stay finite for any length.
+    log_returns -= log_returns.mean(axis=0)
+    repeated = np.resize(log_returns, (n_steps, len(tickers)))
+    return tickers, 100.0 * np.exp(np.cumsum(repeated, axis=0))
 
 
 def resident_mb() -> float:
@@ -80,7 +83,7 @@ def main() -> None:
 
     total = warm + max(timed, memory_updates) + replay_steps + 1
     tickers, prices = price_path(total)
-    times = np.arange(total, dtype=np.int64) * DAY_NS + 1_500_000_000 * 10**9
+    times = np.arange(total, dtype=np.int64) * STEP_NS + 1_500_000_000 * 10**9
     history = pd.DataFrame(prices[:warm], index=pd.to_datetime(times[:warm]), columns=tickers)
     config = EngineConfig(assets=tickers)
 

@@ -71,6 +71,11 @@ def _unit_gross_var(covariance: np.ndarray, direction: np.ndarray, z: float) -> 
     return z * np.where(flat, worst, np.sqrt(variance) / np.where(flat, 1.0, gross))
 
 
+def _nan_covariance(n_steps: int, n: int, existing: np.ndarray | None) -> np.ndarray:
+    """The replay's covariance array, NaN until the models are fitted."""
+    return existing if existing is not None else np.full((n_steps, n, n), np.nan)
+
+
 def _derive(chain: Any, inputs: LimitInputs, unbounded: Limits, state: tuple) -> Any:
     return chain.explain(inputs, unbounded, state)[2]
 
@@ -361,7 +366,7 @@ class Engine:
         returns = np.log(stacked[1:] / stacked[:-1])
         first_return_step = 0 if previous is not None else 1  # step whose return is returns[0]
 
-        covariance = np.full((n_steps, n, n), np.nan)
+        covariance = None  # (T, N, N): the models' own array when fitted throughout
         regime_proba = np.full((n_steps, self.config.models.n_regimes), np.nan)
         changepoint = np.zeros(n_steps, dtype=bool)
         mean = np.zeros((n_steps, n))
@@ -375,7 +380,11 @@ class Engine:
             step = done + first_return_step
             if self._models.fitted:
                 path = self._models.replay(returns[done:])
-                covariance[step:] = path.covariance
+                if step == 0:
+                    covariance = path.covariance
+                else:
+                    covariance = _nan_covariance(n_steps, n, covariance)
+                    covariance[step:] = path.covariance
                 regime_proba[step:] = path.regime_proba
                 changepoint[step:] = path.changepoint
                 mean[step:] = path.mean
@@ -387,6 +396,7 @@ class Engine:
             else:
                 self._learn_before_fit(returns[done])
                 if self._models.fitted:
+                    covariance = _nan_covariance(n_steps, n, covariance)
                     covariance[step] = self._models.covariance()
                     regime_proba[step] = self._models.regime_proba()
                     mean[step] = self._models.mean
@@ -396,6 +406,8 @@ class Engine:
                     fitted[step] = True
                 done += 1
 
+        if covariance is None:  # never fitted during this replay
+            covariance = _nan_covariance(n_steps, n, None)
         controls = self._controls
         equity, halted = controls.mark_batch(times, matrix)
         positions = np.array(controls.positions)
@@ -411,7 +423,8 @@ class Engine:
         controls.models_ok = bool(ready[-1])
         regimes = np.arange(regime_proba.shape[1])
         stressed_proba = np.sum(np.where(regimes >= stressed[:, None], regime_proba, 0.0), axis=1)
-        tail_scale = np.array([self._tail_scale(inn) for inn in innovations])
+        scales = {id(inn): self._tail_scale(inn) for inn in set(innovations)}
+        tail_scale = np.array([scales[id(inn)] for inn in innovations])
         var_per_gross = _unit_gross_var(covariance, positions * matrix, self._z_level) * tail_scale
         diagonal = np.diagonal(covariance, axis1=1, axis2=2)
         inputs = LimitInputs(

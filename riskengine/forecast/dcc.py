@@ -41,6 +41,8 @@ from riskengine.forecast.shrinkage import constant_correlation_shrinkage
 
 __all__ = ["DCCParams", "OnlineDCC"]
 
+# Time steps per block of the batch Q filter: (block, N, N) doubles stay in cache.
+_BLOCK = 2048
 # a + b stays below this, so the correlation process mean-reverts and a
 # forecast never sits on the boundary of positive definiteness.
 _MAX_PERSISTENCE = 0.999
@@ -197,16 +199,23 @@ class OnlineDCC(OnlineModel):
         if self.refit_every is not None and self._since_refit >= self.refit_every:
             self._refit_correlation()
 
-    def replay(self, returns: np.ndarray) -> np.ndarray:
-        """Feed many observations at once; return the covariance forecast made before each.
+    def replay(
+        self, returns: np.ndarray, forecasts: Literal["before", "after"] = "before"
+    ) -> np.ndarray:
+        """Feed many observations at once; return the covariance forecasts, (T, N, N).
 
-        The same numbers as :meth:`update` in a loop (to 1e-10), refits
-        included: each stretch between refits is one vectorised GARCH filter
-        per asset and one linear filter for :math:`Q`.
+        ``forecasts="before"``: the forecast made before each observation (what
+        was known when it arrived); ``"after"``: the one made after it (what
+        :meth:`covariance` says once it is learnt). The same numbers as
+        :meth:`update` in a loop (to 1e-10), refits included: each stretch
+        between refits is one vectorised GARCH filter per asset and one linear
+        filter for :math:`Q`.
         """
+        if forecasts not in ("before", "after"):
+            raise ValueError(f"forecasts: expected 'before' or 'after', got {forecasts!r}")
         self._require_fitted()
         returns = self._check_returns(returns, minimum=0)
-        out = np.empty((returns.shape[0], self._mu.size, self._mu.size))
+        pieces = []
         done = 0
         while done < returns.shape[0]:
             stretch = returns.shape[0] - done
@@ -218,14 +227,21 @@ class OnlineDCC(OnlineModel):
             )
             z = (chunk - self._mu) / np.sqrt(variances)
             q_path = self._filter_q(z, self._params, self._q)
-            out[done : done + stretch] = _covariance(q_path[:-1], variances)
-            self._q = q_path[-1]
+            self._q = q_path[-1].copy()
+            if forecasts == "before":
+                pieces.append(_covariance(q_path[:-1], variances))
+            else:
+                latest = np.array([garch._variance for garch in self._garch])
+                following = np.concatenate([variances[1:], latest[None]])
+                pieces.append(_covariance(q_path[1:], following))
             self._n_updates += stretch
             self._since_refit += stretch
             done += stretch
             if self.refit_every is not None and self._since_refit >= self.refit_every:
                 self._refit_correlation()
-        return out
+        if not pieces:
+            return np.empty((0, self._mu.size, self._mu.size))
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
     # ------------------------------------------------------------------ queries
     @property
@@ -368,19 +384,25 @@ class OnlineDCC(OnlineModel):
         input ``(1 - a - b) q_bar + a z z'``, so scipy's lfilter runs all of
         them at once.
         """
-        n = z.shape[1]
+        n, n_steps = z.shape[1], z.shape[0]
         # Q is symmetric: filter the upper triangle only, each entry's series
-        # contiguous in time (lfilter along the last axis is the fast one).
+        # contiguous in time (lfilter along the last axis is the fast one), in
+        # blocks of time so that the scatter into (T, N, N) stays in cache.
         rows, cols = np.triu_indices(n)
-        drive = (1.0 - params.a - params.b) * params.q_bar[rows, cols][:, None] + params.a * (
-            z.T[rows] * z.T[cols]
-        )
-        initial = (params.b * q[rows, cols])[:, None]
-        path, _ = lfilter([1.0], [1.0, -params.b], drive, axis=-1, zi=initial)
-        full = np.empty((z.shape[0] + 1, n, n))
+        intercept = (1.0 - params.a - params.b) * params.q_bar[rows, cols][:, None]
+        full = np.empty((n_steps + 1, n, n))
         full[0] = q
-        full[1:, rows, cols] = path.T
-        full[1:, cols, rows] = path.T
+        flat = full.reshape(n_steps + 1, n * n)
+        upper, lower = rows * n + cols, cols * n + rows
+        state = (params.b * q[rows, cols])[:, None]
+        zt = np.ascontiguousarray(z.T)
+        for start in range(0, n_steps, _BLOCK):
+            stop = min(start + _BLOCK, n_steps)
+            drive = intercept + params.a * (zt[rows, start:stop] * zt[cols, start:stop])
+            path, state = lfilter([1.0], [1.0, -params.b], drive, axis=-1, zi=state)
+            block = np.ascontiguousarray(path.T)
+            flat[start + 1 : stop + 1, upper] = block
+            flat[start + 1 : stop + 1, lower] = block
         return full
 
 
@@ -405,6 +427,18 @@ def _correlation_log_likelihood(q_path: np.ndarray, z: np.ndarray) -> float:
 
 
 def _covariance(q_path: np.ndarray, variances: np.ndarray) -> np.ndarray:
-    """Covariances ``D R D`` for each row of a ``Q`` path and a variance path."""
-    scale = np.sqrt(variances / np.einsum("tii->ti", q_path))
-    return q_path * scale[:, :, None] * scale[:, None, :]
+    """Covariances ``D R D`` for each row of a ``Q`` path and a variance path, in place.
+
+    ``q_path`` is overwritten (the caller's temporary): the same arithmetic as
+    :meth:`OnlineDCC.covariance`, a scale vector, then the exact variances.
+    """
+    n = q_path.shape[1]
+    diagonal = np.arange(n)
+    for start in range(0, q_path.shape[0], _BLOCK):
+        block = q_path[start : start + _BLOCK]
+        var = variances[start : start + _BLOCK]
+        scale = np.sqrt(var / block[:, diagonal, diagonal])
+        block *= scale[:, :, None]
+        block *= scale[:, None, :]
+        block[:, diagonal, diagonal] = var
+    return q_path

@@ -219,6 +219,8 @@ class RiskModels:
                 piece = self._with_fitted(piece, last_only=True)
             pieces.append(piece)
         self._covariance = self._dcc.covariance()
+        if len(pieces) == 1:
+            return pieces[0]
         fields = zip(*pieces, strict=True)
         return ModelPath(
             *(
@@ -247,13 +249,13 @@ class RiskModels:
         )
 
     def _replay_stretch(self, returns: np.ndarray) -> ModelPath:
-        before = self._dcc.replay(returns)
-        after = np.empty_like(before)
-        after[:-1] = before[1:]
-        after[-1] = self._dcc.covariance()
-        regime_proba = self._hmm.replay(returns, output="filtered")
         w = self._weights
-        z = (returns @ w) / np.sqrt(np.einsum("i,tij,j->t", w, before, w))
+        first = float(w @ self._covariance @ w)  # the forecast before the first step
+        after = self._dcc.replay(returns, forecasts="after")
+        regime_proba = self._hmm.replay(returns, output="filtered")
+        # The forecast before step t is the one made after step t - 1.
+        portfolio = np.concatenate([[first], np.einsum("i,tij,j->t", w, after[:-1], w)])
+        z = (returns @ w) / np.sqrt(portfolio)
         changepoint = self._detector.update_many(z)
         self._changepoint = bool(changepoint[-1])
         t = returns.shape[0]
