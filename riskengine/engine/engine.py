@@ -90,6 +90,7 @@ def _caps(limits: EngineLimits) -> DynamicCaps:
 
 
 SNAPSHOT_KIND = "engine"
+_FIT_RETRY_TICKS = 21
 SNAPSHOT_VERSION = 1
 
 
@@ -146,6 +147,7 @@ class Engine:
         self._prices = np.full(n, np.nan)
         self._pending: deque[np.ndarray] = deque(maxlen=config.models.min_obs)
         self._fit_error: str | None = None
+        self._since_fit_attempt = 0
         self._state: RiskState | None = None
         self._caps: DynamicCaps | None = None
         self._z_level = statistics.NormalDist().inv_cdf(config.dynamic.var_level)
@@ -202,12 +204,17 @@ class Engine:
 
     def _learn_before_fit(self, returns: np.ndarray) -> None:
         self._pending.append(returns)
-        if len(self._pending) == self._pending.maxlen:
+        self._since_fit_attempt += 1
+        if len(self._pending) == self._pending.maxlen and (
+            self._fit_error is None or self._since_fit_attempt >= _FIT_RETRY_TICKS
+        ):
+            self._since_fit_attempt = 0
             try:
                 self._models.fit(np.array(self._pending))
                 self._fit_error = None
             except (ValueError, RuntimeError) as error:
-                # Fail closed: stay REDUCING and try again on the next tick.
+                # Fail closed: stay REDUCING, and retry after a few more ticks
+                # rather than on every one (a fit costs seconds, a tick microseconds).
                 self._fit_error = str(error)
 
     def _compute_state(self) -> RiskState:
@@ -349,6 +356,11 @@ class Engine:
     @property
     def assets(self) -> tuple[str, ...]:
         return self._assets
+
+    @property
+    def fit_error(self) -> str | None:
+        """Why the last automatic model fit failed (None when it did not): the REDUCING reason."""
+        return self._fit_error
 
     # ------------------------------------------------------------------ replay
     def replay(self, timestamps: Sequence[Any] | np.ndarray, prices: np.ndarray) -> RiskHistory:
@@ -508,6 +520,7 @@ class Engine:
             "prices": self._prices,
             "pending": list(self._pending),
             "fit_error": self._fit_error,
+            "since_fit_attempt": self._since_fit_attempt,
             "state": state,
         }
         return snapshot.dumps(payload, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
@@ -528,6 +541,7 @@ class Engine:
         engine._prices = payload["prices"]
         engine._pending.extend(payload["pending"])
         engine._fit_error = payload["fit_error"]
+        engine._since_fit_attempt = payload["since_fit_attempt"]
         state = payload["state"]
         if state is not None and engine._last_inputs is not None:
             explain = engine._explainer(engine._last_inputs, engine._previous_chain_state)

@@ -136,3 +136,25 @@ def test_the_engine_never_reads_the_wall_clock() -> None:
 
 def test_live_rows_follow_the_warm_up() -> None:
     assert LIVE.index[0] > WARM.index[-1]
+
+
+def test_a_failing_automatic_fit_is_retried_every_few_ticks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from riskengine.risk.model_stack import RiskModels
+
+    attempts = []
+
+    def failing_fit(self: RiskModels, returns: np.ndarray) -> None:
+        attempts.append(len(returns))
+        raise RuntimeError("returns: arch did not converge")
+
+    monkeypatch.setattr(RiskModels, "fit", failing_fit)
+    config = EngineConfig.from_mapping({"assets": ["SPX", "NDX"], "models": {"min_obs": 250}})
+    engine = Engine(config)
+    for stamp, prices in ticks(0, 300):
+        state = engine.update(stamp, prices)
+    # First try at the 251st tick (250 returns), then every 21 ticks: never on every tick.
+    assert len(attempts) == 3 and set(attempts) == {250}
+    assert state.trading_state is TradingState.REDUCING
+    assert engine.fit_error == "returns: arch did not converge"
