@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -39,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from riskengine.engine import Engine, EngineConfig
 from riskengine.risk.orders import Order
+from scripts._bench import emit, machine, meets_targets
 
 TARGETS = {
     "update_p50_us": 100.0,
@@ -157,25 +156,11 @@ def main() -> None:
         "replay_max_relative_difference": worst,
         "memory_growth_mb": growth,
         "memory_updates": memory_updates,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_1m": os.getloadavg()[0],
-        },
+        "machine": machine(),
         "targets": TARGETS,
     }
-    results["meets_targets"] = {
-        key: (results[key] >= target if key.endswith("per_s") else results[key] <= target)
-        for key, target in TARGETS.items()
-    }
-    if args.json:
-        print(json.dumps(results))
-        return
-    for key, value in results.items():
-        if isinstance(value, float):
-            print(f"{key:<32}{value:>16,.3f}")
-    print(f"meets targets: {results['meets_targets']}")
+    results["meets_targets"] = meets_targets(results, TARGETS)
+    emit(results, args.json)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,6 @@ Run: ``python scripts/bench_models.py [--json]``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -44,6 +41,7 @@ from riskengine.forecast import (
     OnlineDCC,
     OnlineGARCH,
 )
+from scripts._bench import emit, machine, meets_targets
 from scripts._bench_regime import measure as measure_regime
 
 TARGETS = {
@@ -113,27 +111,11 @@ def main() -> None:
         "cov10_update_us": cov10_us,
         "ewma_cov10_update_us": ewma_cov10_us,
         "refit_sample_size": int(returns.size),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_1m": os.getloadavg()[0],
-        },
+        "machine": machine(),
         "targets": TARGETS,
-        "meets_targets": {
-            "garch_update_us": garch_us <= TARGETS["garch_update_us"],
-            "garch_refit_ratio": refit_us / garch_us >= TARGETS["garch_refit_ratio"],
-            "hmm_update_us": regime["hmm_update_us"] <= TARGETS["hmm_update_us"],
-            "cov10_update_us": cov10_us <= TARGETS["cov10_update_us"],
-        },
     }
-    if args.json:
-        print(json.dumps(results))
-        return
-    for key, value in results.items():
-        if isinstance(value, float):
-            print(f"{key:<26}{value:>14,.2f}")
-    print(f"meets targets: {results['meets_targets']}")
+    results["meets_targets"] = meets_targets(results, TARGETS)
+    emit(results, args.json, width=26)
 
 
 if __name__ == "__main__":

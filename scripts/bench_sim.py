@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import sys
 import time
@@ -32,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from riskengine.cli import use_cpu_devices
 from riskengine.sim import MarketSpec, simulate_market
+from scripts._bench import machine
 
 TARGETS = {
     "lob_events_per_s": 5e6,
@@ -106,13 +105,7 @@ def main() -> None:
         results.update(bench_market(args.repeats))
         results.update(bench_book(args.repeats))
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "jax": jax.__version__,
-        "jax_devices": len(jax.local_devices()),
-        "load_average_1m": os.getloadavg()[0],
-    }
+    results["machine"] = machine(jax=jax.__version__, jax_devices=len(jax.local_devices()))
     results["targets"] = TARGETS
     results["meets_targets"] = {k: results[k] >= v for k, v in TARGETS.items()}
 
