@@ -445,17 +445,39 @@ class Engine:
             stressed_proba=stressed_proba,
             changepoint=changepoint,
         )
+        # The batch path for every step but the last, then one step: the chain state
+        # before the last step is what the last state's derivation replays from.
+        last_inputs = LimitInputs(*(np.asarray(field)[-1] for field in inputs))
+        last_inputs = last_inputs._replace(
+            var_per_gross=float(last_inputs.var_per_gross),
+            stressed_proba=float(last_inputs.stressed_proba),
+            changepoint=bool(last_inputs.changepoint),
+        )
         state_before_last = self._chain_state
         if n_steps > 1:
             head = LimitInputs(*(np.asarray(field)[:-1] for field in inputs))
-            _, state_before_last = self._chain.update_batch(
+            head_limits, state_before_last = self._chain.update_batch(
                 head, Limits.unbounded(n, n_steps - 1), self._chain_state
             )
-        limits, self._chain_state = self._chain.update_batch(
-            inputs, Limits.unbounded(n, n_steps), self._chain_state
+        last_limits, self._chain_state = self._chain.update(
+            last_inputs, self._unbounded, state_before_last
         )
+        if n_steps > 1:
+            limits = Limits(
+                np.vstack([head_limits.position, last_limits.position[None]]),
+                np.append(head_limits.gross, last_limits.gross),
+                np.append(head_limits.net, last_limits.net),
+                np.vstack([head_limits.order, last_limits.order[None]]),
+            )
+        else:
+            limits = Limits(
+                last_limits.position[None],
+                np.array([last_limits.gross]),
+                np.array([last_limits.net]),
+                last_limits.order[None],
+            )
         self._previous_chain_state = state_before_last
-        self._last_inputs = LimitInputs(*(np.asarray(field)[-1] for field in inputs))
+        self._last_inputs = last_inputs
 
         regime = np.where(ready, np.argmax(np.nan_to_num(regime_proba, nan=-1.0), axis=1), stressed)
         regime = np.minimum(regime, len(self.config.execution.policy_ids) - 1)
