@@ -625,14 +625,16 @@ class Engine:
     def _check_replay(
         self, timestamps: Any, prices: Any, field: str = "prices"
     ) -> tuple[np.ndarray, np.ndarray]:
-        times = np.array(
-            [to_nanoseconds(t, field="timestamps") for t in timestamps]
-            if not (isinstance(timestamps, np.ndarray) and timestamps.dtype.kind in "iuM")
-            else np.asarray(timestamps).astype("datetime64[ns]").astype(np.int64)
-            if np.asarray(timestamps).dtype.kind == "M"
-            else np.asarray(timestamps, dtype=np.int64),
-            dtype=np.int64,
-        )
+        raw = np.asarray(timestamps)
+        if raw.dtype.kind == "M":  # numpy datetimes, e.g. a DatetimeIndex's values
+            times = raw.astype("datetime64[ns]").astype(np.int64)
+        elif raw.dtype.kind in "iu":  # int nanoseconds
+            times = raw.astype(np.int64)
+        else:  # datetimes, pandas Timestamps, ...
+            times = np.array(
+                [to_nanoseconds(t, field=f"timestamps[{i}]") for i, t in enumerate(timestamps)],
+                dtype=np.int64,
+            )
         try:
             matrix = np.asarray(prices, dtype=np.float64)
         except (TypeError, ValueError):
