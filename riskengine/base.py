@@ -19,7 +19,7 @@ import numpy as np
 
 from riskengine._validation import as_float
 
-__all__ = ["OnlineModel", "check_observation", "check_vector"]
+__all__ = ["OnlineModel", "check_history", "check_observation", "check_vector"]
 
 
 def check_observation(x: Any, *, field: str = "x") -> float:
@@ -35,6 +35,23 @@ def check_observation(x: Any, *, field: str = "x") -> float:
     TypeError: x: expected a number, got str
     """
     return as_float(x, field=field)
+
+
+def check_history(returns: Any, minimum: int, *, field: str = "returns") -> np.ndarray:
+    """``returns`` as a finite 1-d float64 array of at least ``minimum`` values, or raise.
+
+    >>> check_history([0.01, -0.02], 2).tolist()
+    [0.01, -0.02]
+    >>> check_history([0.01], 2)
+    Traceback (most recent call last):
+    ValueError: returns: need a 1-d array of at least 2 observations
+    """
+    array = np.asarray(returns, dtype=np.float64)
+    if array.ndim != 1 or array.size < minimum:
+        raise ValueError(f"{field}: need a 1-d array of at least {minimum} observations")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{field}: must all be finite (found NaN or inf)")
+    return array
 
 
 def check_vector(x: Any, size: int, *, field: str = "x") -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from riskengine._validation import as_float, as_int
-from riskengine.base import OnlineModel, check_observation
+from riskengine.base import OnlineModel, check_history, check_observation
 
 __all__ = ["EWMAVol"]
 
@@ -60,11 +60,7 @@ class EWMAVol(OnlineModel):
 
     def fit(self, returns: np.ndarray) -> EWMAVol:
         """Start from the mean square of the first ``warmup`` returns and filter the rest."""
-        returns = np.asarray(returns, dtype=np.float64)
-        if returns.ndim != 1 or returns.size < self.warmup:
-            raise ValueError(f"returns: need a 1-d array of at least {self.warmup} observations")
-        if not np.all(np.isfinite(returns)):
-            raise ValueError("returns: must all be finite (found NaN or inf)")
+        returns = check_history(returns, self.warmup)
         self._variance, self._warm_sum, self._n, self._fast_left = float("nan"), 0.0, 0, 0
         self.replay(returns)
         return self

@@ -41,7 +41,7 @@ import numpy as np
 from river import compose, linear_model, optim, preprocessing
 
 from riskengine._validation import as_float, as_int
-from riskengine.base import OnlineModel, check_observation
+from riskengine.base import OnlineModel, check_history, check_observation
 
 __all__ = ["LearnedVolForecaster", "QLIKELoss"]
 
@@ -128,11 +128,7 @@ class LearnedVolForecaster(OnlineModel):
 
     def fit(self, returns: np.ndarray) -> LearnedVolForecaster:
         """Start afresh and learn from ``returns`` one at a time (prequentially)."""
-        array = np.asarray(returns, dtype=np.float64)
-        if array.ndim != 1 or array.size < self.min_obs:
-            raise ValueError(f"returns: need a 1-d array of at least {self.min_obs} observations")
-        if not np.all(np.isfinite(array)):
-            raise ValueError("returns: must all be finite (found NaN or inf)")
+        array = check_history(returns, self.min_obs)
         fresh = self.clone()
         for value in array.tolist():
             fresh._learn(value, None)

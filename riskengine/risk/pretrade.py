@@ -139,6 +139,11 @@ def _nanoseconds(value: Any) -> int:
     return int(value)
 
 
+def _cap(hard: float, dynamic: float | None) -> float:
+    """``min(hard, dynamic)``; a missing or NaN dynamic limit never loosens (NaN < x is False)."""
+    return dynamic if dynamic is not None and dynamic < hard else hard
+
+
 def _limit_text(cap: float, hard: float, dynamic: float | None) -> str:
     if dynamic is None:
         return f"the hard limit {_number(hard)}"
@@ -612,12 +617,12 @@ class PreTradeControls:
             )
         notional = quantity * price
         hard = limits.max_order_notional
-        dynamic_value = None
-        cap = hard
-        if dynamic is not None and dynamic.order_notional:
-            dynamic_value = dynamic.order_notional[index]
-            if dynamic_value < hard:  # False for NaN: a NaN never loosens
-                cap = dynamic_value
+        dynamic_value = (
+            dynamic.order_notional[index]
+            if dynamic is not None and dynamic.order_notional
+            else None
+        )
+        cap = _cap(hard, dynamic_value)
         if notional > cap:
             return Decision(
                 False,
@@ -642,12 +647,12 @@ class PreTradeControls:
             # The asset's worst case on the order's side, as a positive notional.
             position_notional = (extreme if buy else -extreme) * value_price
             hard = limits.max_position_notional
-            dynamic_value = None
-            cap = hard
-            if dynamic is not None and dynamic.position_notional:
-                dynamic_value = dynamic.position_notional[index]
-                if dynamic_value < hard:
-                    cap = dynamic_value
+            dynamic_value = (
+                dynamic.position_notional[index]
+                if dynamic is not None and dynamic.position_notional
+                else None
+            )
+            cap = _cap(hard, dynamic_value)
             if position_notional > cap:
                 return Decision(
                     False,
@@ -667,7 +672,7 @@ class PreTradeControls:
             gross = sum(gross_list) - gross_list[index] + worst * value_price
             hard = limits.max_gross_notional
             dynamic_value = None if dynamic is None else dynamic.gross_notional
-            cap = dynamic_value if dynamic_value is not None and dynamic_value < hard else hard
+            cap = _cap(hard, dynamic_value)
             if not gross <= cap:  # written so that an unknown (NaN) gross denies
                 return Decision(
                     False,
@@ -683,7 +688,7 @@ class PreTradeControls:
             net = sum(net_list) - net_list[index] + extreme * value_price
             hard = limits.max_net_notional
             dynamic_value = None if dynamic is None else dynamic.net_notional
-            cap = dynamic_value if dynamic_value is not None and dynamic_value < hard else hard
+            cap = _cap(hard, dynamic_value)
             if not (net if buy else -net) <= cap:
                 return Decision(
                     False,
