@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-execution clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench_sim.py
+
+# stable-baselines3 (and torch) only for the execution benchmark's reference run.
+$(VENV)/.installed-rl: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[rl-baselines]'
+	touch $@ $(VENV)/.installed
+
+bench-execution: $(VENV)/.installed-rl
+	$(BIN)/python scripts/bench_execution.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,11 +8,14 @@ non-zero exit code, unless ``--debug`` asks for the traceback.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +28,8 @@ app = typer.Typer(
 )
 # Logs and pipes get a wide table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
+# Progress bars go to stderr, so --json output on stdout stays parseable.
+err_console = Console(stderr=True)
 _state = {"debug": False}
 
 
@@ -57,7 +62,7 @@ def _run(action: Callable[[], None]) -> None:
     """Run ``action``; turn input errors into one line on stderr and exit code 2."""
     try:
         action()
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
         if _state["debug"]:
             raise
         print(f"riskengine: error: {error}", file=sys.stderr)
@@ -119,6 +124,148 @@ def demo(seed: Annotated[int, typer.Option(help="Random seed.")] = 0) -> None:
         console.print(render_rows(title, rows))
 
     _run(action)
+
+
+def _ppo_config(config_path: Path | None, updates: int | None, envs: int | None) -> Any:
+    from riskengine.execution.ppo import PPOConfig
+
+    table: dict[str, Any] = {}
+    if config_path is not None:
+        if not config_path.is_file():
+            raise FileNotFoundError(f"--config: no such file {config_path}")
+        try:
+            table = json.loads(config_path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"--config: invalid JSON ({error})") from None
+        if not isinstance(table, dict):
+            raise ValueError("--config: expected a JSON object of PPO settings")
+    if updates is not None:
+        table["n_updates"] = updates
+    if envs is not None:
+        table["n_envs"] = envs
+    return PPOConfig.from_mapping(table)
+
+
+@app.command("train-execution")
+def train_execution(
+    spec: Annotated[str, typer.Option(help="Execution scenario in sims/ (needs [execution]).")] = (
+        "regime_switching"
+    ),
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    policy_id: Annotated[str, typer.Option(help="Artifact id under models/.")] = (
+        "execution_ppo_v1"
+    ),
+    config: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of PPO settings (riskengine.execution.PPOConfig)."),
+    ] = None,
+    updates: Annotated[int | None, typer.Option(help="PPO updates (overrides --config).")] = None,
+    envs: Annotated[int | None, typer.Option(help="Parallel environments.")] = None,
+    episodes: Annotated[int, typer.Option(help="Held-out evaluation episodes.")] = 2000,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing artifact.")] = False,
+) -> None:
+    """Train the PPO execution policy, evaluate it against the baselines, store it in models/."""
+
+    def action() -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from riskengine.execution.workflow import train_policy
+
+        ppo = _ppo_config(config, updates, envs)
+        columns = (
+            TextColumn("[bold]PPO[/bold]"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} updates"),
+            TextColumn("IS {task.fields[is_bps]:.3f} bps, entropy {task.fields[entropy]:.2f}"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err_console) as bar:
+            task = bar.add_task("train", total=ppo.n_updates, is_bps=float("nan"), entropy=0.0)
+
+            def report(done: int, total: int, metrics: dict[str, float]) -> None:
+                bar.update(
+                    task, completed=done, is_bps=metrics["mean_is_bps"], entropy=metrics["entropy"]
+                )
+
+            _, evaluation, path = train_policy(
+                spec,
+                seed=seed,
+                config=ppo,
+                policy_id=policy_id,
+                eval_episodes=episodes,
+                overwrite=overwrite,
+                progress=report,
+            )
+        console.print(_execution_table(evaluation, f"held-out evaluation, {episodes} episodes"))
+        console.print(f"saved {path}")
+
+    _run(action)
+
+
+def _execution_table(evaluation: Any, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name in evaluation.policies:
+        table.add_column(name, justify="right")
+    for metric, cells in evaluation.table():
+        table.add_row(metric, *cells)
+    return table
+
+
+@app.command("evaluate-execution")
+def evaluate_execution(
+    spec: Annotated[str, typer.Option(help="Execution scenario in sims/ (needs [execution]).")] = (
+        "regime_switching"
+    ),
+    episodes: Annotated[int, typer.Option(help="Episodes per policy.", min=1)] = 2000,
+    first_seed: Annotated[
+        int, typer.Option(help="First evaluation episode seed (held out from training).", min=0)
+    ] = 1_000_000,
+    policy_id: Annotated[str, typer.Option(help="Trained policy in models/ used as 'rl'.")] = (
+        "execution_ppo_v1"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run TWAP, VWAP, Almgren-Chriss, adaptive AC and the trained policy on the same episodes."""
+
+    def action() -> None:
+        from riskengine.execution.evaluate import evaluate
+        from riskengine.execution.workflow import standard_policies
+
+        if first_seed + episodes > 2**32:
+            raise ValueError("--first-seed: first_seed + episodes must be <= 2**32")
+        policies = standard_policies(spec, policy_id=policy_id)
+        result = evaluate(policies, spec, range(first_seed, first_seed + episodes))
+        if as_json:
+            print(json.dumps(result.summary(), allow_nan=False, default=_json_default))
+            return
+        console.print(
+            _execution_table(result, f"'{spec}': {episodes} episodes from seed {first_seed}")
+        )
+        rows = []
+        for name, row in result.summary().items():
+            for base, paired in row["versus"].items():
+                low, high = paired["diff_bps_ci"]
+                rows.append(
+                    {
+                        "policy": name,
+                        "versus": base,
+                        "IS ratio": paired["is_ratio"],
+                        "diff (bps)": paired["diff_bps_mean"],
+                        "99% CI": f"[{low:.3f}, {high:.3f}]",
+                        "p-value": paired["p_value"],
+                        "std ratio": paired["std_ratio"],
+                    }
+                )
+        console.print(render_rows("paired differences of IS (policy - baseline)", rows))
+
+    _run(action)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 if __name__ == "__main__":

@@ -152,6 +152,7 @@ class Engine:
         self._caps: DynamicCaps | None = None
         self._z_level = statistics.NormalDist().inv_cdf(config.dynamic.var_level)
         self._unbounded = Limits.unbounded(n)
+        self._policies: dict[str, Any] = {}  # execution policies loaded by id (not snapshotted)
 
     # ------------------------------------------------------------------ warm-up
     def warm_up(self, history: Any) -> None:
@@ -356,6 +357,25 @@ class Engine:
     @property
     def assets(self) -> tuple[str, ...]:
         return self._assets
+
+    def execution_policy(self, policy_id: str | None = None, *, root: Any = None) -> Any:
+        """The execution policy to work orders with now, loaded by id.
+
+        ``policy_id`` defaults to the one the current state's execution
+        parameters name (``config.execution.policy_ids`` by regime); see
+        :func:`riskengine.execution.policy_store.resolve_policy` for the ids
+        (``"twap"``, ``"vwap"``, ``"rl"`` or a stored artifact under ``models/``).
+        Loaded artifacts are cached per id.
+        """
+        from riskengine.execution.policy_store import resolve_policy
+
+        if policy_id is None:
+            if self._state is None:
+                raise InvalidInput("policy_id", "no risk state yet: warm the engine up or name one")
+            policy_id = self._state.execution.policy_id
+        if policy_id not in self._policies:
+            self._policies[policy_id] = resolve_policy(policy_id, root=root)
+        return self._policies[policy_id]
 
     @property
     def fit_error(self) -> str | None:

@@ -49,6 +49,7 @@ __all__ = [
     "ExecutionParamsBatch",
     "execution_params",
     "execution_params_batch",
+    "urgency_array",
 ]
 
 
@@ -263,6 +264,32 @@ def execution_params(
     )
 
 
+def urgency_array(
+    config: ExecutionConfig, volatility_ratio: Any, stressed_proba: Any, xp: Any = np
+):
+    """The urgency of :func:`execution_params` element-wise, for any array namespace ``xp``.
+
+    ``xp`` is ``numpy`` or ``jax.numpy``: the execution environment computes
+    the engine's urgency inside jitted code with the same equations.  No
+    validation (callers check shapes); NaN and negative ratios count as the
+    worst case, as in the scalar path.
+
+    >>> urgency_array(ExecutionConfig(), np.array([1.0, 2.0]), np.array([0.0, 0.0])).round(3)
+    array([0.059, 0.5  ])
+    """
+    ratio, proba = volatility_ratio, stressed_proba
+    usable = ratio > 0.0
+    x = config.volatility_steepness * (
+        xp.log(xp.where(usable, ratio, 1.0)) - math.log(config.volatility_midpoint)
+    )
+    e = xp.exp(-xp.abs(x))  # the scalar path's two branches, at once
+    volatility = xp.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+    volatility = xp.where(usable, volatility, xp.where(ratio == 0.0, 0.0, 1.0))  # NaN, < 0: 1
+    proba = xp.where(xp.isnan(proba), 1.0, xp.clip(proba, 0.0, 1.0))
+    # = 1 - (1 - v)(1 - beta p), written without the cancellation when both are small.
+    return volatility + (1.0 - volatility) * (config.stressed_boost * proba)
+
+
 def execution_params_batch(
     config: ExecutionConfig, volatility_ratio: Any, stressed_proba: Any, regime: Any
 ) -> ExecutionParamsBatch:
@@ -286,16 +313,7 @@ def execution_params_batch(
     if regime.size and (regime.min() < 0 or regime.max() >= n_policies):
         bad = regime[(regime < 0) | (regime >= n_policies)][0]
         raise InvalidInput("regime", f"must be in [0, {n_policies - 1}] (policy_ids), got {bad}")
-    usable = ratio > 0.0
-    x = config.volatility_steepness * (
-        np.log(np.where(usable, ratio, 1.0)) - math.log(config.volatility_midpoint)
-    )
-    e = np.exp(-np.abs(x))  # the scalar path's two branches, at once
-    volatility = np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-    volatility = np.where(usable, volatility, np.where(ratio == 0.0, 0.0, 1.0))  # NaN, < 0: 1
-    proba = np.where(np.isnan(proba), 1.0, np.clip(proba, 0.0, 1.0))
-    # = 1 - (1 - v)(1 - beta p), written without the cancellation when both are small.
-    urgency = volatility + (1.0 - volatility) * (config.stressed_boost * proba)
+    urgency = urgency_array(config, ratio, proba)
     risk_aversion, top = config.base_risk_aversion, config.max_risk_aversion
     cap, bottom = config.base_participation_cap, config.min_participation_cap
     return ExecutionParamsBatch(

@@ -14,6 +14,7 @@ True
 
 from riskengine.sim import market, orderbook
 from riskengine.sim.book_spec import BookSpec
+from riskengine.sim.execution_spec import ExecutionSpec
 from riskengine.sim.market import MarketScenarios, simulate_market
 from riskengine.sim.market_spec import MarketSpec
 from riskengine.sim.orderbook import BookAction, BookRecording, simulate_book
@@ -23,6 +24,7 @@ __all__ = [
     "BookAction",
     "BookRecording",
     "BookSpec",
+    "ExecutionSpec",
     "MarketScenarios",
     "MarketSpec",
     "ScenarioSpec",

@@ -15,6 +15,7 @@ from typing import Any
 
 from riskengine._validation import check_keys
 from riskengine.sim.book_spec import BookSpec
+from riskengine.sim.execution_spec import ExecutionSpec
 from riskengine.sim.market_spec import MarketSpec
 
 __all__ = ["ScenarioSpec", "available_specs", "load_spec", "spec_directory"]
@@ -54,6 +55,8 @@ class ScenarioSpec:
         The regime-switching market section.
     book : BookSpec or None
         The limit-order-book section.
+    execution : ExecutionSpec or None
+        The parent orders of the execution environment (needs ``book``).
     source : str
         Where the spec was loaded from.
     """
@@ -62,6 +65,7 @@ class ScenarioSpec:
     description: str
     market: MarketSpec | None
     book: BookSpec | None
+    execution: ExecutionSpec | None = None
     source: str = "<memory>"
 
     @classmethod
@@ -71,7 +75,7 @@ class ScenarioSpec:
             document,
             field="spec",
             required=("name",),
-            optional=("description", "market", "book"),
+            optional=("description", "market", "book", "execution"),
         )
         name = document["name"]
         if not isinstance(name, str) or not name:
@@ -83,7 +87,19 @@ class ScenarioSpec:
             raise ValueError("spec: needs a [market] or a [book] section (or both)")
         market = MarketSpec.from_table(document["market"]) if "market" in document else None
         book = BookSpec.from_table(document["book"], field="book") if "book" in document else None
-        return cls(name=name, description=description, market=market, book=book, source=source)
+        execution = None
+        if "execution" in document:
+            if book is None:
+                raise ValueError("spec.execution: needs a [book] section to trade in")
+            execution = ExecutionSpec.from_table(document["execution"], field="execution")
+        return cls(
+            name=name,
+            description=description,
+            market=market,
+            book=book,
+            execution=execution,
+            source=source,
+        )
 
 
 def load_spec(name_or_path: str | os.PathLike[str]) -> ScenarioSpec:
