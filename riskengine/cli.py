@@ -169,9 +169,10 @@ def train_execution(
     def action() -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from riskengine.execution.workflow import train_policy
+        from riskengine.execution.workflow import check_training_target, train_policy
 
         ppo = _ppo_config(config, updates, envs)
+        check_training_target(spec, policy_id, overwrite=overwrite)
         columns = (
             TextColumn("[bold]PPO[/bold]"),
             BarColumn(),

@@ -279,7 +279,9 @@ def _resolve(spec: Any) -> tuple[BookSpec, ExecutionSpec]:
     if not isinstance(spec, ScenarioSpec):
         raise TypeError(f"spec: expected a spec name or a ScenarioSpec, got {type(spec).__name__}")
     if spec.book is None or spec.execution is None:
-        raise ValueError(f"spec: scenario {spec.name!r} has no [book] and [execution] sections")
+        raise ValueError(
+            f"spec: scenario {spec.name!r} needs both a [book] and an [execution] section"
+        )
     return spec.book, spec.execution
 
 

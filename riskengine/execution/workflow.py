@@ -33,8 +33,10 @@ from riskengine.execution.impact import estimate_impact
 from riskengine.execution.policy import ExecutionPolicy
 from riskengine.execution.policy_store import (
     DEFAULT_POLICY_ID,
+    _check_id,
     _flatten,
     _npz_bytes,
+    available_policies,
     load_card,
     load_policy,
     save_policy,
@@ -44,6 +46,7 @@ from riskengine.execution.ppo import PPOConfig, TrainResult, train
 __all__ = [
     "EVALUATION_FIRST_SEED",
     "IMPACT_SEED",
+    "check_training_target",
     "reproduce_policy",
     "scenario_tables",
     "standard_policies",
@@ -61,6 +64,10 @@ def scenario_tables(spec: Any) -> dict[str, Any]:
     from riskengine.sim.specs import load_spec
 
     scenario = load_spec(spec) if isinstance(spec, str) else spec
+    if scenario.book is None or scenario.execution is None:
+        raise ValueError(
+            f"spec: scenario {scenario.name!r} needs both a [book] and an [execution] section"
+        )
     book = {
         f.name: (v.tolist() if isinstance(v := getattr(scenario.book, f.name), np.ndarray) else v)
         for f in dataclasses.fields(scenario.book)
@@ -100,6 +107,19 @@ def _weights_digest(result: TrainResult) -> str:
     return hashlib.sha256(_npz_bytes(_flatten(jax.device_get(result.policy.network)))).hexdigest()
 
 
+def check_training_target(
+    spec: Any, policy_id: str, *, root: Any = None, overwrite: bool = False
+) -> dict[str, Any]:
+    """Refuse a bad id, an existing artifact or a scenario without an execution section.
+
+    Called before training starts (not after hours of it); returns the scenario tables.
+    """
+    _check_id(policy_id)
+    if not overwrite and policy_id in available_policies(root):
+        raise FileExistsError(f"policy_id: artifact {policy_id!r} already exists (use overwrite)")
+    return scenario_tables(spec)
+
+
 def train_policy(
     spec: Any,
     *,
@@ -113,7 +133,7 @@ def train_policy(
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> tuple[TrainResult, EvaluationResult, Path]:
     """Train, evaluate on held-out episodes against the baselines, and store the artifact."""
-    tables = scenario_tables(spec)
+    tables = check_training_target(spec, policy_id, root=root, overwrite=overwrite)
     scenario = _scenario_from_tables(tables)
     params = execution_env.make_params(scenario)
     start = time.perf_counter()

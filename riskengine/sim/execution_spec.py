@@ -127,7 +127,9 @@ class ExecutionSpec:
             for i, v in enumerate(profile)
         ]
         mean = sum(values) / steps
-        set_(self, "volume_profile", tuple(v / mean for v in values))
+        if abs(mean - 1.0) > 1e-12:  # idempotent: a stored, normalised profile loads unchanged
+            values = [v / mean for v in values]
+        set_(self, "volume_profile", tuple(values))
         for name, low, high in (
             ("order_size_fraction", 0.0, 10.0),
             ("depth_multiplier", 0.0, 100.0),
