@@ -705,7 +705,7 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
     mid2_end = _mid2(state.book, bp)
     shadow_end = _mid2(state.shadow, bp) if params.track_impact else mid2_end
     sweep = ExecutionAction(fraction=jnp.float32(1.0), style=jnp.int32(MARKET))
-    sweep_action, remainder = _book_action(sweep, state)
+    sweep_action, _ = _book_action(sweep, state)
     swept_book = ob._apply_action(_clear_fills(state.book), sweep_action, bp)
     swept = _account(state, swept_book, mid2_end, shadow_end)
     missing = swept.parent - swept.filled
@@ -724,7 +724,6 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
         impact_cost=swept.impact_cost + swept.side * missing * (mid2_end - shadow_end),
         unfilled=missing,
     )
-    del remainder
     state = _tree_select(final, swept, state)
     done = state.step >= params.horizon
     scale = jnp.float32(1e4) / (state.parent.astype(_F32) * state.arrival_mid2.astype(_F32))

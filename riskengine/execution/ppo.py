@@ -416,8 +416,7 @@ def train(
         ``progress(updates_done, n_updates, last_metrics)``, called after each
         jitted chunk (the CLI draws a rich progress bar with it).
     """
-    ob_require = execution_env.ob._require
-    ob_require(params, EnvParams, "params")
+    execution_env.ob._require(params, EnvParams, "params")
     if not isinstance(config, PPOConfig):
         raise TypeError(f"config: expected a PPOConfig, got {type(config).__name__}")
     seed = check_seed(seed)
