@@ -269,5 +269,59 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One read-only SQL statement (SELECT / WITH).")],
+    db: Annotated[Path, typer.Option(help="The store (DuckDB file).")] = Path("risk.duckdb"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print rows as JSON objects.")] = False,
+) -> None:
+    """Run read-only SQL against the store and print a table; writes are refused."""
+
+    def action() -> None:
+        from riskengine.store import StoreBusy, open_store
+
+        try:
+            store = open_store(db, read_only=True)
+        except StoreBusy as error:
+            raise ValueError(str(error)) from None
+        with store:
+            cursor = store.query(sql)
+            columns = [d[0] for d in cursor.description]
+            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        if as_json:
+            print(json.dumps(rows, default=str))
+            return
+        table = Table(title=f"{db}: {len(rows)} rows", title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row[c]) for c in columns))
+        console.print(table)
+
+    _run(action)
+
+
+@app.command()
+def export(
+    run: Annotated[str, typer.Option("--run", help="Run id to export.")],
+    to: Annotated[Path, typer.Option("--to", help="Directory for the Parquet files.")],
+    db: Annotated[Path, typer.Option(help="The store (DuckDB file).")] = Path("risk.duckdb"),
+) -> None:
+    """Write one run's tables as Parquet (scenario and execution tables partitioned by spec)."""
+
+    def action() -> None:
+        from riskengine.store import StoreBusy, open_store
+
+        try:
+            store = open_store(db, read_only=True)
+        except StoreBusy as error:
+            raise ValueError(str(error)) from None
+        with store:
+            written = store.export(run, to)
+        console.print(f"exported run {run!r}: {', '.join(p.name for p in written)} under {to}")
+
+    _run(action)
+
+
 if __name__ == "__main__":
     app()

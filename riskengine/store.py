@@ -184,6 +184,11 @@ def _schema_v1() -> list[str]:
 MIGRATIONS: dict[int, list[str]] = {0: _schema_v1()}
 
 
+def _first_line(error: Exception) -> str:
+    """DuckDB's message without its multi-line caret diagram (errors stay one line)."""
+    return str(error).strip().splitlines()[0]
+
+
 class StoreBusy(RuntimeError):
     """Another process holds the database file: retry later, or read the Parquet export."""
 
@@ -206,12 +211,12 @@ def _check_run_id(run_id: Any) -> str:
 def _connect(path: str | os.PathLike[str], read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(os.fspath(path), read_only=read_only)
-    except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            raise StoreBusy(f"{path}: database busy (another process writes it), retry") from None
-        raise
     except duckdb.Error as error:
-        raise ValueError(f"{path}: not a readable riskengine store ({error})") from None
+        if isinstance(error, duckdb.IOException) and "lock" in str(error).lower():
+            raise StoreBusy(f"{path}: database busy (another process writes it), retry") from None
+        raise ValueError(
+            f"{path}: not a readable riskengine store ({_first_line(error)})"
+        ) from None
 
 
 def open_store(path: str | os.PathLike[str], *, read_only: bool = False) -> Store:
@@ -290,7 +295,7 @@ class Store:
         try:
             statements = self._connection.extract_statements(sql)
         except duckdb.Error as error:
-            raise ValueError(f"sql: {error}") from None
+            raise ValueError(f"sql: {_first_line(error)}") from None
         allowed = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
         for statement in statements:
             if statement.type not in allowed:
@@ -299,7 +304,10 @@ class Store:
         if len(statements) != 1:
             raise ValueError(f"sql: expected one statement, got {len(statements)}")
         # A cursor, so one caller's result never interleaves with the writer's statements.
-        return self._connection.cursor().execute(sql, parameters or [])
+        try:
+            return self._connection.cursor().execute(sql, parameters or [])
+        except duckdb.Error as error:
+            raise ValueError(f"sql: {_first_line(error)}") from None
 
     @contextlib.contextmanager
     def run(

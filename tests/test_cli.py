@@ -56,3 +56,79 @@ def test_evaluate_execution_json_has_every_policy() -> None:
     for row in summary.values():
         for key in ("is_bps_mean", "is_bps_std", "impact_bps_mean", "completion_rate"):
             assert isinstance(row[key], float)
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    import numpy as np
+
+    from riskengine.store import open_store
+
+    path = tmp_path / "risk.duckdb"
+    with (
+        open_store(path) as store,
+        store.run("r1", config={}, seed=0, code_version="t") as run,
+    ):
+        n = 6
+        run.write(
+            "scenario_paths",
+            {
+                "spec": ["crisis"] * n,
+                "path": np.zeros(n, np.int32),
+                "step": np.arange(n, dtype=np.int32),
+                "asset": ["SPX"] * n,
+                "return": np.linspace(-0.02, 0.01, n),
+                "variance": np.full(n, 1e-4),
+                "regime": np.zeros(n, np.int16),
+            },
+        )
+    return path
+
+
+def test_query_prints_rows_as_json(store_path) -> None:
+    import json
+
+    sql = "SELECT run_id, count(*) AS n FROM scenario_paths GROUP BY run_id"
+    result = runner.invoke(app, ["query", sql, "--db", str(store_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == [{"run_id": "r1", "n": 6}]
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELETE FROM runs", "only read statements are allowed, got DELETE"),
+        ("SELECT * FROM no_such_table", "sql: Catalog Error"),
+        ("SELEC 1", "sql:"),
+    ],
+)
+def test_query_errors_are_one_line(store_path, sql: str, message: str) -> None:
+    result = runner.invoke(app, ["query", sql, "--db", str(store_path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    check = runner.invoke(app, ["query", "SELECT count(*) AS n FROM runs", "--db", str(store_path)])
+    assert check.exit_code == 0  # nothing was changed
+
+
+def test_query_refuses_a_missing_or_corrupt_database(tmp_path) -> None:
+    result = runner.invoke(app, ["query", "SELECT 1", "--db", str(tmp_path / "none.duckdb")])
+    assert result.exit_code == 2 and "no store at" in result.stderr
+    corrupt = tmp_path / "corrupt.duckdb"
+    corrupt.write_bytes(b"not a database" * 100)
+    result = runner.invoke(app, ["query", "SELECT 1", "--db", str(corrupt)])
+    assert result.exit_code == 2 and "not a readable riskengine store" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_export_writes_parquet(store_path, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["export", "--run", "r1", "--to", str(out), "--db", str(store_path)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (out / "scenario_paths" / "spec=crisis").is_dir()
+    missing = runner.invoke(
+        app, ["export", "--run", "r9", "--to", str(out), "--db", str(store_path)]
+    )
+    assert missing.exit_code == 2 and "no run 'r9'" in missing.stderr
