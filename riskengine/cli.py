@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from riskengine.store import StoreBusy
+
 app = typer.Typer(
     name="riskengine",
     help="Online-learning, regime-adaptive risk engine: simulators, models, engine, reports.",
@@ -62,7 +64,7 @@ def _run(action: Callable[[], None]) -> None:
     """Run ``action``; turn input errors into one line on stderr and exit code 2."""
     try:
         action()
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, StoreBusy) as error:
         if _state["debug"]:
             raise
         print(f"riskengine: error: {error}", file=sys.stderr)
@@ -102,9 +104,44 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     paths: Annotated[int, typer.Option(help="Number of paths.")] = 1000,
     steps: Annotated[int, typer.Option(help="Steps per path.")] = 252,
+    db: Annotated[
+        Path | None, typer.Option(help="Also write the paths to this store, as one run.")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id in the store (default simulate-SPEC-SEED).")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="Replace an existing run with that id.")] = False,
 ) -> None:
-    """Simulate a market scenario and print its per-regime summary."""
-    _run(lambda: console.print(_market_table(spec, seed, paths, steps)))
+    """Simulate a market scenario and print its per-regime summary (optionally store the paths)."""
+
+    def action() -> None:
+        if db is None:
+            console.print(_market_table(spec, seed, paths, steps))
+            return
+        import riskengine
+        from riskengine.sim import load_spec, simulate_market
+        from riskengine.store import open_store
+
+        scenario = load_spec(spec)
+        scenarios = simulate_market(scenario, seed=seed, n_paths=paths, n_steps=steps)
+        identifier = run_id or f"simulate-{scenario.name}-{seed}"
+        config = {"command": "simulate", "spec": scenario.name, "paths": paths, "steps": steps}
+        with (
+            open_store(db) as store,
+            store.run(
+                identifier,
+                config=config,
+                seed=seed,
+                code_version=riskengine.__version__,
+                replace=replace,
+            ) as run,
+        ):
+            rows = run.write("scenario_paths", scenarios.to_arrow(scenario.name))
+        title = f"market '{scenario.name}': {paths} paths x {steps} steps, seed {seed}"
+        console.print(render_rows(title, scenarios.summary()))
+        console.print(f"wrote {rows} rows to {db} as run {identifier!r}")
+
+    _run(action)
 
 
 @app.command()
@@ -278,13 +315,9 @@ def query(
     """Run read-only SQL against the store and print a table; writes are refused."""
 
     def action() -> None:
-        from riskengine.store import StoreBusy, open_store
+        from riskengine.store import open_store
 
-        try:
-            store = open_store(db, read_only=True)
-        except StoreBusy as error:
-            raise ValueError(str(error)) from None
-        with store:
+        with open_store(db, read_only=True) as store:
             cursor = store.query(sql)
             columns = [d[0] for d in cursor.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -310,13 +343,9 @@ def export(
     """Write one run's tables as Parquet (scenario and execution tables partitioned by spec)."""
 
     def action() -> None:
-        from riskengine.store import StoreBusy, open_store
+        from riskengine.store import open_store
 
-        try:
-            store = open_store(db, read_only=True)
-        except StoreBusy as error:
-            raise ValueError(str(error)) from None
-        with store:
+        with open_store(db, read_only=True) as store:
             written = store.export(run, to)
         console.print(f"exported run {run!r}: {', '.join(p.name for p in written)} under {to}")
 

@@ -132,3 +132,21 @@ def test_export_writes_parquet(store_path, tmp_path) -> None:
         app, ["export", "--run", "r9", "--to", str(out), "--db", str(store_path)]
     )
     assert missing.exit_code == 2 and "no run 'r9'" in missing.stderr
+
+
+def test_simulate_writes_its_paths_to_the_store_as_one_run(tmp_path) -> None:
+    import json
+
+    db = str(tmp_path / "risk.duckdb")
+    arguments = ["simulate", "--spec", "calm", "--paths", "3", "--steps", "5", "--db", db]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.stderr
+    sql = (
+        "SELECT run_id, count(*) AS n, count(DISTINCT asset) AS assets "
+        "FROM scenario_paths GROUP BY 1"
+    )
+    rows = json.loads(runner.invoke(app, ["query", sql, "--db", db, "--json"]).stdout)
+    assert rows == [{"run_id": "simulate-calm-0", "n": 3 * 5 * 4, "assets": 4}]
+    again = runner.invoke(app, arguments)
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert runner.invoke(app, [*arguments, "--replace"]).exit_code == 0

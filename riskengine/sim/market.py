@@ -339,6 +339,37 @@ class MarketScenarios:
     periods_per_year: int
     seed: int
 
+    def to_arrow(self, spec: str) -> Any:
+        """The paths in long form, one row per (path, step, asset), as a ``pyarrow.Table``.
+
+        Columns are those of the store's ``scenario_paths`` table; ``spec`` and
+        ``asset`` are dictionary-encoded (a few values over many rows).
+
+        >>> from riskengine.sim import simulate_market
+        >>> table = simulate_market("calm", seed=0, n_paths=2, n_steps=3).to_arrow("calm")
+        >>> table.num_rows, table.column_names[:4]
+        (24, ['spec', 'path', 'step', 'asset'])
+        """
+        import pyarrow as pa
+
+        n_paths, n_steps, n_assets = self.returns.shape
+        n = n_paths * n_steps * n_assets
+        index = np.arange(n)
+        per_path = n_steps * n_assets
+        return pa.table(
+            {
+                "spec": pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), [spec]),
+                "path": (index // per_path).astype(np.int32),
+                "step": ((index // n_assets) % n_steps).astype(np.int32),
+                "asset": pa.DictionaryArray.from_arrays(
+                    (index % n_assets).astype(np.int32), list(self.assets)
+                ),
+                "return": self.returns.reshape(-1).astype(np.float64),
+                "variance": self.variance.reshape(-1).astype(np.float64),
+                "regime": np.repeat(self.regime.reshape(-1), n_assets).astype(np.int16),
+            }
+        )
+
     def regime_occupancy(self) -> np.ndarray:
         """Fraction of all path-steps spent in each regime, (K,)."""
         counts = np.bincount(self.regime.ravel(), minlength=len(self.regime_names))
