@@ -551,18 +551,24 @@ def _observe(state: EnvState, params: EnvParams) -> jax.Array:
     ).astype(_F32)
 
 
-def _book_action(action: ExecutionAction, state: EnvState) -> tuple[ob.BookAction, jax.Array]:
-    """The order-book action of an (already clipped) execution action, and its child size."""
+def _child_order(action: ExecutionAction, state: EnvState):
+    """``(child lots, style, is_limit, offset)`` of an action, clipped to what is valid."""
     remaining = state.parent - state.filled
     fraction = jnp.clip(jnp.nan_to_num(action.fraction, nan=0.0), 0.0, 1.0)
     style = jnp.clip(action.style, 0, N_STYLES - 1)
     child = jnp.clip(jnp.floor(fraction * remaining + 0.5).astype(_I32), 0, remaining)
     limit = (style == LIMIT_TOUCH) | (style == LIMIT_INSIDE)
+    offset = jnp.where(style == LIMIT_INSIDE, 1, 0).astype(_I32)
+    return child, style, limit, offset
+
+
+def _book_action(action: ExecutionAction, state: EnvState) -> tuple[ob.BookAction, jax.Array]:
+    """The order-book action of an (already clipped) execution action, and its child size."""
+    child, style, limit, offset = _child_order(action, state)
     command = jnp.where(
         style == HOLD, ob.HOLD, jnp.where(limit & (child > 0), ob.PLACE, ob.CANCEL_ORDER)
     ).astype(_I32)
     market = jnp.where(style == MARKET, child, 0)
-    offset = jnp.where(style == LIMIT_INSIDE, 1, 0).astype(_I32)
     buy = state.side > 0
     hold = jnp.asarray(ob.HOLD, _I32)
     quantity = jnp.where(limit, child, 0)
@@ -592,12 +598,7 @@ def _amend_in_place(
     ``HOLD``).
     """
     book = state.book
-    remaining = state.parent - state.filled
-    fraction = jnp.clip(jnp.nan_to_num(action.fraction, nan=0.0), 0.0, 1.0)
-    style = jnp.clip(action.style, 0, N_STYLES - 1)
-    child = jnp.clip(jnp.floor(fraction * remaining + 0.5).astype(_I32), 0, remaining)
-    limit = (style == LIMIT_TOUCH) | (style == LIMIT_INSIDE)
-    offset = jnp.where(style == LIMIT_INSIDE, 1, 0)
+    child, _, limit, offset = _child_order(action, state)
     buy = state.side > 0
     own = jnp.where(buy, 0, 1)
     resting = ob._pair_get(book.agent_qty, own)
@@ -726,13 +727,20 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
     )
     state = _tree_select(final, swept, state)
     done = state.step >= params.horizon
-    scale = jnp.float32(1e4) / (state.parent.astype(_F32) * state.arrival_mid2.astype(_F32))
-    reward = -(state.marked_cost - cost_before).astype(_F32) * scale
-    info = _info(state, scale, done)
+    reward = -(state.marked_cost - cost_before).astype(_F32) * _bps_scale(state)
+    info = _info(state, params)
     return _observe(state, params), state, reward, done, info
 
 
-def _info(state: EnvState, scale: jax.Array, done: jax.Array) -> dict[str, jax.Array]:
+def _bps_scale(state: EnvState) -> jax.Array:
+    """Basis points of the order's arrival value per half-tick-lot of cost."""
+    return jnp.float32(1e4) / (state.parent.astype(_F32) * state.arrival_mid2.astype(_F32))
+
+
+def _info(state: EnvState, params: EnvParams) -> dict[str, jax.Array]:
+    """The running cost split and fill counts of an episode (the ``info`` of :func:`step`)."""
+    scale = _bps_scale(state)
+    done = state.step >= params.horizon
     is_bps = state.cost.astype(_F32) * scale
     spread = state.spread_cost.astype(_F32) * scale
     impact = state.impact_cost.astype(_F32) * scale

@@ -75,11 +75,7 @@ def _episodes(seeds: jax.Array, params: EnvParams, *, policy: ExecutionPolicy) -
             jax.random.split(act_key, params.horizon),
         )
         (obs, state), rewards = lax.scan(body, (obs, state), keys)
-        info = execution_env._info(
-            state,
-            jnp.float32(1e4) / (state.parent.astype(jnp.float32) * state.arrival_mid2),
-            state.step >= params.horizon,
-        )
+        info = execution_env._info(state, params)
         always_calm = (state.stressed_steps == 0) & (state.initial_regime == 0)
         always_stressed = (state.stressed_steps == params.horizon) & (state.initial_regime != 0)
         regime = jnp.where(always_calm, 0, jnp.where(always_stressed, 1, 2))

@@ -285,8 +285,7 @@ def _episode(index, seed, stream, params: EnvParams, twap, max_probe, probe_prob
 
     keys = jax.random.split(steps_key, params.horizon)
     (_, state), records = lax.scan(body, (obs, state), (keys, probes))
-    scale = jnp.float32(1e4) / (state.parent.astype(_F32) * state.arrival_mid2.astype(_F32))
-    info = execution_env._info(state, scale, state.step >= params.horizon)
+    info = execution_env._info(state, params)
     return {
         **records,
         "side": state.side,

@@ -57,6 +57,7 @@ __all__ = [
     "models_directory",
     "resolve_policy",
     "save_policy",
+    "weights_digest",
 ]
 
 CARD_FORMAT = "riskengine.execution.ppo/1"
@@ -119,6 +120,15 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
+def _weights_bytes(policy: PPOPolicy) -> bytes:
+    return _npz_bytes(_flatten(jax.device_get(policy.network)))
+
+
+def weights_digest(policy: PPOPolicy) -> str:
+    """SHA-256 of the ``weights.npz`` a policy is stored as (what cards record)."""
+    return hashlib.sha256(_weights_bytes(policy)).hexdigest()
+
+
 def save_policy(
     policy: PPOPolicy,
     policy_id: str,
@@ -142,7 +152,7 @@ def save_policy(
     target = base / policy_id
     if target.exists() and not overwrite:
         raise FileExistsError(f"policy_id: artifact {policy_id!r} already exists in {base}")
-    weights = _npz_bytes(_flatten(jax.device_get(policy.network)))
+    weights = _weights_bytes(policy)
     full_card = {
         "format": CARD_FORMAT,
         "id": policy_id,

@@ -15,7 +15,6 @@ through a callback).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,12 +33,11 @@ from riskengine.execution.policy import ExecutionPolicy
 from riskengine.execution.policy_store import (
     DEFAULT_POLICY_ID,
     _check_id,
-    _flatten,
-    _npz_bytes,
     available_policies,
     load_card,
     load_policy,
     save_policy,
+    weights_digest,
 )
 from riskengine.execution.ppo import PPOConfig, TrainResult, train
 
@@ -101,10 +99,6 @@ def standard_policies(
     if trained is not None:
         policies["rl"] = trained
     return policies
-
-
-def _weights_digest(result: TrainResult) -> str:
-    return hashlib.sha256(_npz_bytes(_flatten(jax.device_get(result.policy.network)))).hexdigest()
 
 
 def check_training_target(
@@ -184,7 +178,7 @@ def reproduce_policy(
     params = execution_env.make_params(scenario)
     config = PPOConfig.from_mapping(card["ppo"])
     result = train(config, params, int(card["seed"]), progress=progress)
-    digest = _weights_digest(result)
+    digest = weights_digest(result.policy)
     return {
         "policy_id": policy_id,
         "stored_sha256": card["weights_sha256"],
