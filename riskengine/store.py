@@ -13,7 +13,7 @@ Schema (version :data:`SCHEMA_VERSION`, created and migrated by :func:`open_stor
 ``risk_metrics``
     ``run_id, as_of, scope`` (``portfolio`` or an asset), ``metric, level, value``.
 ``backtests``
-    ``run_id, model, level, test, statistic, p_value, n, exceptions``.
+    ``run_id, model, level, test, statistic, p_value, n, exceptions, outcome``.
 ``forecast_scores``
     ``run_id, target, model, baseline, score, value, baseline_value``.
 ``limits``
@@ -21,8 +21,14 @@ Schema (version :data:`SCHEMA_VERSION`, created and migrated by :func:`open_stor
 ``execution_results``
     ``run_id, spec, policy, episode, regime, is_bps, spread_bps, impact_bps,
     timing_bps, completed``.
-Views: ``latest_run`` (the newest succeeded run), ``var_history`` (VaR rows of
-succeeded runs) and ``var_exceptions`` (backtest exception counts).
+``scenario_metrics``
+    ``run_id, spec, horizon, metric, level, value`` (scenario VaR / ES, stress losses).
+``scenario_results``
+    ``run_id, spec, path, portfolio_return, pnl, max_drawdown, end_regime,
+    stressed_steps, gross_limit_end, gross_limit_min`` (one row per scenario path).
+Views: ``latest_run`` (the newest succeeded run), ``var_history`` (VaR of
+succeeded runs with the next period's realised return and the exception flag)
+and ``var_exceptions`` (Kupiec rows: exception counts).
 
 Atomicity
 ---------
@@ -81,19 +87,30 @@ __all__ = [
     "open_store",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-#: Column names and SQL types of every data table (``run_id`` first, filled by the store).
-TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "scenario_paths": (
-        ("spec", "VARCHAR"),
-        ("path", "INTEGER"),
-        ("step", "INTEGER"),
-        ("asset", "VARCHAR"),
-        ("return", "DOUBLE"),
-        ("variance", "DOUBLE"),
-        ("regime", "SMALLINT"),
-    ),
+_SCENARIO_PATHS = (
+    ("spec", "VARCHAR"),
+    ("path", "INTEGER"),
+    ("step", "INTEGER"),
+    ("asset", "VARCHAR"),
+    ("return", "DOUBLE"),
+    ("variance", "DOUBLE"),
+    ("regime", "SMALLINT"),
+)
+_BACKTESTS_V1 = (
+    ("model", "VARCHAR"),
+    ("level", "DOUBLE"),
+    ("test", "VARCHAR"),
+    ("statistic", "DOUBLE"),
+    ("p_value", "DOUBLE"),
+    ("n", "BIGINT"),
+    ("exceptions", "BIGINT"),
+)
+
+#: The data tables of schema version 1, frozen: migration 0 creates exactly these.
+_TABLES_V1: dict[str, tuple[tuple[str, str], ...]] = {
+    "scenario_paths": _SCENARIO_PATHS,
     "risk_metrics": (
         ("as_of", "TIMESTAMP"),
         ("scope", "VARCHAR"),
@@ -101,15 +118,7 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("level", "DOUBLE"),
         ("value", "DOUBLE"),
     ),
-    "backtests": (
-        ("model", "VARCHAR"),
-        ("level", "DOUBLE"),
-        ("test", "VARCHAR"),
-        ("statistic", "DOUBLE"),
-        ("p_value", "DOUBLE"),
-        ("n", "BIGINT"),
-        ("exceptions", "BIGINT"),
-    ),
+    "backtests": _BACKTESTS_V1,
     "forecast_scores": (
         ("target", "VARCHAR"),
         ("model", "VARCHAR"),
@@ -137,6 +146,36 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+#: Tables added by schema version 2 (scenario and stress results of the nightly run).
+_TABLES_V2_NEW: dict[str, tuple[tuple[str, str], ...]] = {
+    "scenario_metrics": (
+        ("spec", "VARCHAR"),
+        ("horizon", "INTEGER"),
+        ("metric", "VARCHAR"),
+        ("level", "DOUBLE"),
+        ("value", "DOUBLE"),
+    ),
+    "scenario_results": (
+        ("spec", "VARCHAR"),
+        ("path", "INTEGER"),
+        ("portfolio_return", "DOUBLE"),
+        ("pnl", "DOUBLE"),
+        ("max_drawdown", "DOUBLE"),
+        ("end_regime", "SMALLINT"),
+        ("stressed_steps", "INTEGER"),
+        ("gross_limit_end", "DOUBLE"),
+        ("gross_limit_min", "DOUBLE"),
+    ),
+}
+
+#: Column names and SQL types of every data table in the current schema
+#: (``run_id`` first, filled by the store).
+TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    **_TABLES_V1,
+    "backtests": (*_BACKTESTS_V1, ("outcome", "VARCHAR")),
+    **_TABLES_V2_NEW,
+}
+
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -160,15 +199,18 @@ def _arrow_type(kind: str, given: pa.DataType) -> pa.DataType:
     return _ARROW_TYPES[kind]
 
 
+def _create_table(table: str, columns: tuple[tuple[str, str], ...]) -> str:
+    body = ", ".join(f'"{name}" {kind}' for name, kind in columns)
+    return f"CREATE TABLE {table} (run_id VARCHAR NOT NULL, {body})"
+
+
 def _schema_v1() -> list[str]:
     statements = [
         """CREATE TABLE runs (
             run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
             status VARCHAR NOT NULL, config VARCHAR, code_version VARCHAR, seed BIGINT)""",
     ]
-    for table, columns in TABLES.items():
-        body = ", ".join(f'"{name}" {kind}' for name, kind in columns)
-        statements.append(f"CREATE TABLE {table} (run_id VARCHAR NOT NULL, {body})")
+    statements += [_create_table(table, columns) for table, columns in _TABLES_V1.items()]
     statements += [
         """CREATE VIEW latest_run AS SELECT * FROM runs WHERE status = 'succeeded'
             ORDER BY finished_at DESC, run_id DESC LIMIT 1""",
@@ -180,8 +222,26 @@ def _schema_v1() -> list[str]:
     return statements
 
 
+def _schema_v2() -> list[str]:
+    """Backtest outcomes, scenario tables, and a VaR history that shows each day's exception."""
+    statements = ["ALTER TABLE backtests ADD COLUMN outcome VARCHAR"]
+    statements += [_create_table(table, columns) for table, columns in _TABLES_V2_NEW.items()]
+    statements += [
+        # as_of is the day the forecast was made; realised_return is the book's return
+        # over the next period, the one the VaR covers (NULL for the newest forecast).
+        """CREATE OR REPLACE VIEW var_history AS
+            SELECT v.run_id, v.as_of, v.scope, v.level, v.value AS var,
+                   r.value AS realised_return, -r.value > v.value AS exception
+            FROM risk_metrics v JOIN runs USING (run_id)
+            LEFT JOIN risk_metrics r ON r.run_id = v.run_id AND r.as_of = v.as_of
+                AND r.scope = v.scope AND r.metric = 'realised_return'
+            WHERE runs.status = 'succeeded' AND v.metric = 'var'""",
+    ]
+    return statements
+
+
 #: ``MIGRATIONS[v]`` takes a store from schema version ``v`` to ``v + 1``.
-MIGRATIONS: dict[int, list[str]] = {0: _schema_v1()}
+MIGRATIONS: dict[int, list[str]] = {0: _schema_v1(), 1: _schema_v2()}
 
 
 def _first_line(error: Exception) -> str:
@@ -368,7 +428,7 @@ class Store:
     def export(self, run_id: str, directory: str | os.PathLike[str]) -> list[Path]:
         """Write every table's rows of ``run_id`` as Parquet under ``directory/<table>/``.
 
-        ``scenario_paths`` and ``execution_results`` are partitioned by ``spec``.
+        Tables with a ``spec`` column (scenario and execution tables) are partitioned by it.
         """
         _check_run_id(run_id)
         con = self._connection

@@ -58,6 +58,42 @@ def test_schema_is_created_once_and_versioned(tmp_path: Path) -> None:
         assert rows == store_module.SCHEMA_VERSION
 
 
+def test_a_version_1_store_migrates_to_the_current_schema_keeping_its_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "risk.duckdb"
+    con = duckdb.connect(str(path))  # a file exactly as schema version 1 code left it
+    con.execute("CREATE TABLE schema_version (version INTEGER, applied TIMESTAMP)")
+    for statement in store_module.MIGRATIONS[0]:
+        con.execute(statement)
+    con.execute("INSERT INTO schema_version VALUES (1, current_timestamp)")
+    con.execute("INSERT INTO runs VALUES ('old', now(), now(), 'succeeded', '{}', '0.1.0', 0)")
+    con.execute(
+        "INSERT INTO risk_metrics VALUES ('old', '2018-01-02', 'portfolio', 'var', 0.99, 0.02)"
+    )
+    con.execute("INSERT INTO backtests VALUES ('old', 'engine', 0.99, 'kupiec', 1.0, 0.3, 250, 3)")
+    con.close()
+    with pytest.raises(ValueError, match="schema_version: store has 1"):
+        open_store(path, read_only=True).close()
+    with open_store(path) as store:  # opening for writing migrates, in one transaction
+        assert store.schema_version == store_module.SCHEMA_VERSION
+        assert store.query("SELECT outcome, exceptions FROM backtests").fetchall() == [(None, 3)]
+        history = store.query("SELECT var, realised_return, exception FROM var_history")
+        assert history.fetchall() == [(0.02, None, None)]
+        with store.run("new", config={}, seed=0, code_version="0.1.0") as run:
+            run.write(
+                "scenario_metrics",
+                {
+                    "spec": ["crisis"],
+                    "horizon": [10],
+                    "metric": ["var"],
+                    "level": [0.99],
+                    "value": [0.1],
+                },
+            )
+        assert store.query("SELECT count(*) FROM runs").fetchone()[0] == 2
+
+
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "risk.duckdb"
     open_store(path).close()

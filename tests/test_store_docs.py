@@ -52,6 +52,7 @@ def store(tmp_path_factory):
                 "p_value": [0.84],
                 "n": np.array([3775]),
                 "exceptions": np.array([39]),
+                "outcome": ["pass"],
             },
         )
         run.write(
