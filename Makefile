@@ -20,10 +20,18 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# The nightly risk run on the shipped data: leaves risk.duckdb and reports/<run id>/.
 run: $(VENV)/.installed
-	$(BIN)/python -m riskengine.cli demo
+	$(BIN)/python -m riskengine.cli nightly --replace
+
+# The report test renders the page in headless Chromium (Debian's package).
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
 
 test: $(VENV)/.installed-test
+ifeq ($(CHROMIUM),)
+	(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		|| echo "chromium could not be installed: the report's browser test will be skipped"
+endif
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2
 
@@ -39,4 +47,4 @@ bench-execution: $(VENV)/.installed-rl
 	$(BIN)/python scripts/bench_execution.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache reports risk.duckdb

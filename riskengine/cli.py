@@ -306,6 +306,267 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _nightly_config(config: Path | None, seed: int | None) -> Any:
+    from riskengine.nightly.config import NightlyConfig
+
+    loaded = NightlyConfig() if config is None else NightlyConfig.from_toml(config)
+    return loaded.with_seed(seed)
+
+
+def _with_data(
+    config: Any,
+    data: Path | None,
+    table: str | None,
+    assets: str | None,
+    start: str | None,
+    end: str | None,
+) -> Any:
+    """The config with the data flags given on the command line laid over its [data]."""
+    import dataclasses
+
+    changes: dict[str, Any] = {}
+    if data is not None:
+        changes["source"] = str(data)
+    if table is not None:
+        changes["table"] = table
+    if assets is not None:
+        changes["assets"] = tuple(a.strip() for a in assets.split(",") if a.strip())
+    if start is not None:
+        changes["start"] = start
+    if end is not None:
+        changes["end"] = end
+    if not changes:
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, **changes))
+
+
+class _RichProgress:
+    """The nightly run's stages as rich progress bars on stderr."""
+
+    def __init__(self, bar: Any) -> None:
+        self._bar = bar
+        self._task: Any = None
+
+    def stage(self, name: str, total: int | None) -> Callable[[int], None]:
+        if self._task is not None:
+            task = self._bar.tasks[self._task]
+            self._bar.update(self._task, completed=task.total or 1, total=task.total or 1)
+        self._task = self._bar.add_task(name, total=total)
+        task_id = self._task
+        return lambda units: self._bar.advance(task_id, units)
+
+    def close(self) -> None:
+        if self._task is not None:
+            task = self._bar.tasks[self._task]
+            self._bar.update(self._task, completed=task.total or 1, total=task.total or 1)
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Nightly TOML config (docs/nightly.md); flags override it."),
+]
+SeedOption = Annotated[int | None, typer.Option(help="Run seed (overrides the config's).")]
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="Price history: CSV, Parquet or DuckDB file (default: shipped)."),
+]
+TableOption = Annotated[str | None, typer.Option(help="Table in a DuckDB --data file.")]
+AssetsOption = Annotated[
+    str | None, typer.Option(help="Comma-separated assets to use (default: every column).")
+]
+StartOption = Annotated[str | None, typer.Option(help="First date (ISO) of the history.")]
+EndOption = Annotated[str | None, typer.Option(help="Last date (ISO) of the history.")]
+DbOption = Annotated[Path, typer.Option(help="The store (DuckDB file).")]
+RunIdOption = Annotated[
+    str | None, typer.Option(help="Run id (default nightly-<last date>-s<seed>).")
+]
+ReplaceOption = Annotated[bool, typer.Option(help="Replace an existing run with that id.")]
+
+
+@app.command()
+def nightly(
+    config: ConfigOption = None,
+    seed: SeedOption = None,
+    db: DbOption = Path("risk.duckdb"),
+    run_id: RunIdOption = None,
+    replace: ReplaceOption = False,
+    data: DataOption = None,
+    table: TableOption = None,
+    assets: AssetsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    backend: Annotated[
+        str, typer.Option(help="Where scenario and execution shards run: local or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local one).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="CPUs of a local Ray instance (default: all).", min=1)
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Report directory (default reports/<run id>); --no-report skips it."),
+    ] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write the report.")] = (
+        False
+    ),
+) -> None:
+    """The nightly risk run: refit, backtest, scenarios, stress, execution; store and report."""
+
+    def action() -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from riskengine.nightly.report import write_report
+        from riskengine.nightly.run import run_nightly
+        from riskengine.nightly.shards import make_backend
+        from riskengine.store import open_store
+
+        settings = _with_data(_nightly_config(config, seed), data, table, assets, start, end)
+        runner = make_backend(backend, address=address, workers=workers)
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=err_console) as bar:
+                stages = _RichProgress(bar)
+                result = run_nightly(
+                    settings,
+                    db=db,
+                    run_id=run_id,
+                    replace=replace,
+                    backend=runner,
+                    progress=stages,
+                )
+                stages.close()
+        finally:
+            runner.close()
+        console.print(render_rows(f"nightly run {result.run_id!r} -> {db}", result.summary()))
+        if not no_report:
+            directory = report or Path("reports") / result.run_id
+            with open_store(db, read_only=True) as store:
+                page = write_report(store, result.run_id, directory)
+            console.print(f"report: {page}")
+
+    _run(action)
+
+
+@app.command()
+def backtest(
+    config: ConfigOption = None,
+    seed: SeedOption = None,
+    db: Annotated[
+        Path | None, typer.Option(help="Also store the backtest as one run in this store.")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id (default backtest-<last date>-s<seed>).")
+    ] = None,
+    replace: ReplaceOption = False,
+    data: DataOption = None,
+    table: TableOption = None,
+    assets: AssetsOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+) -> None:
+    """Replay the history out of sample and backtest the engine's VaR / ES and forecasts."""
+
+    def action() -> None:
+        import riskengine
+        from riskengine.nightly.backtest import backtest_history
+        from riskengine.nightly.history import load_history
+        from riskengine.store import open_store
+
+        settings = _with_data(_nightly_config(config, seed), data, table, assets, start, end)
+        source = settings.data
+        history = load_history(
+            source.source,
+            table=source.table,
+            assets=source.assets,
+            date_column=source.date_column,
+            start=source.start,
+            end=source.end,
+        )
+        engine_config = settings.engine_config(history.assets)
+        identifier = run_id or f"backtest-{history.prices.index[-1]:%Y-%m-%d}-s{settings.seed}"
+        store = None if db is None else open_store(db)
+        try:
+            if store is not None:
+                store.check_new_run(identifier, replace=replace)
+            book = settings.book.notional or dict.fromkeys(
+                history.assets, engine_config.capital / len(history.assets)
+            )
+            with err_console.status("warm-up, out-of-sample replay, refit, backtests"):
+                result = backtest_history(
+                    history.prices,
+                    engine_config,
+                    book=book,
+                    warmup=settings.backtest.warmup,
+                    var_levels=settings.backtest.var_levels,
+                    es_level=settings.backtest.es_level,
+                    window=settings.backtest.window,
+                    seed=settings.seed,
+                )
+            if store is not None:
+                stored = settings.to_mapping() | {
+                    "command": "backtest",
+                    "assets": list(history.assets),
+                    "data": history.summary(),
+                }
+                with store.run(
+                    identifier,
+                    config=stored,
+                    seed=settings.seed,
+                    code_version=riskengine.__version__,
+                    replace=replace,
+                ) as run:
+                    run.write("risk_metrics", result.risk_metrics_table())
+                    run.write("limits", result.limits_table())
+                    run.write("backtests", result.backtests_table())
+                    run.write("forecast_scores", result.forecast_scores_table())
+        finally:
+            if store is not None:
+                store.close()
+        rows = result.summary()
+        tests = [
+            {k: v for k, v in r.items() if k != "table"} for r in rows if r["table"] == "backtests"
+        ]
+        scores = [
+            {k: v for k, v in r.items() if k != "table"} for r in rows if r["table"] != "backtests"
+        ]
+        first, last = result.dates[0], result.dates[-1]
+        title = f"VaR / ES backtests, {first:%Y-%m-%d} .. {last:%Y-%m-%d} ({history.source})"
+        console.print(render_rows(title, tests))
+        console.print(render_rows("forecast scores (lower is better; Mahalanobis ideal 1)", scores))
+        if db is not None:
+            console.print(f"stored as run {identifier!r} in {db}")
+
+    _run(action)
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Option("--run", help="Run id to report on.")],
+    db: DbOption = Path("risk.duckdb"),
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Directory (default reports/<run id>).")
+    ] = None,
+) -> None:
+    """Write the HTML report (with PNG figures) of one run."""
+
+    def action() -> None:
+        from riskengine.nightly.report import write_report
+        from riskengine.store import open_store
+
+        with open_store(db, read_only=True) as store:
+            page = write_report(store, run, to or Path("reports") / run)
+        console.print(f"report: {page}")
+
+    _run(action)
+
+
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="One read-only SQL statement (SELECT / WITH).")],

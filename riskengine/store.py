@@ -369,6 +369,17 @@ class Store:
         except duckdb.Error as error:
             raise ValueError(f"sql: {_first_line(error)}") from None
 
+    def check_new_run(self, run_id: str, *, replace: bool = False) -> None:
+        """Refuse a bad or already used run id (unless ``replace``) before any work starts."""
+        _check_run_id(run_id)
+        existing = self._connection.execute(
+            "SELECT status FROM runs WHERE run_id = ?", [run_id]
+        ).fetchone()
+        if existing is not None and not replace:
+            raise FileExistsError(
+                f"run_id: run {run_id!r} already exists ({existing[0]}); use replace to redo it"
+            )
+
     @contextlib.contextmanager
     def run(
         self,
@@ -387,15 +398,11 @@ class Store:
         """
         if self.read_only:
             raise ValueError(f"{self.path}: store opened read-only")
-        _check_run_id(run_id)
+        self.check_new_run(run_id, replace=replace)
         now = clock or (lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
         config_text = json.dumps(config, sort_keys=True)
         con = self._connection
         existing = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        if existing is not None and not replace:
-            raise FileExistsError(
-                f"run_id: run {run_id!r} already exists ({existing[0]}); use replace to redo it"
-            )
         con.begin()
         if existing is not None:
             self._delete_run(run_id)

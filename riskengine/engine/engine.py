@@ -44,13 +44,13 @@ from riskengine.errors import (
     UnknownAsset,
 )
 from riskengine.risk.execution_params import execution_params, execution_params_batch
-from riskengine.risk.limits import LimitInputs, Limits, limit_chain
+from riskengine.risk.limits import LimitChain, LimitInputs, Limits, limit_chain
 from riskengine.risk.model_stack import RiskModels
 from riskengine.risk.orders import Decision, Fill, Order, TradingState
 from riskengine.risk.pretrade import DynamicCaps, PreTradeControls
 from riskengine.risk.var import Innovations
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "engine_limit_chain"]
 
 
 def _unit_gross_var(covariance: np.ndarray, direction: np.ndarray, z: float) -> Any:
@@ -94,6 +94,23 @@ _FIT_RETRY_TICKS = 21
 SNAPSHOT_VERSION = 1
 
 
+def engine_limit_chain(config: EngineConfig) -> LimitChain:
+    """The engine's limit chain for ``config``: its dynamic limits capped by its hard limits.
+
+    The nightly run applies the same chain to simulated paths (the limits each
+    scenario implies), starting from :attr:`Engine.limit_chain_state`.
+    """
+    n = len(config.assets)
+    hard = config.hard
+    return limit_chain(
+        config.dynamic,
+        hard_position=[hard.max_position_notional] * n,
+        hard_gross=hard.max_gross_notional,
+        hard_net=hard.max_net_notional,
+        hard_order=[hard.max_order_notional] * n,
+    )
+
+
 class Engine:
     """Streaming risk state, dynamic limits and hard pre-trade controls for a set of assets.
 
@@ -130,13 +147,7 @@ class Engine:
         self._index = {asset: i for i, asset in enumerate(config.assets)}
         n = len(config.assets)
         hard = config.hard
-        self._chain = limit_chain(
-            config.dynamic,
-            hard_position=[hard.max_position_notional] * n,
-            hard_gross=hard.max_gross_notional,
-            hard_net=hard.max_net_notional,
-            hard_order=[hard.max_order_notional] * n,
-        )
+        self._chain = engine_limit_chain(config)
         self._models = RiskModels(n, config.models)
         self._controls = PreTradeControls(config.assets, hard, cash=config.capital)
         self._controls.models_ok = False
@@ -180,10 +191,19 @@ class Engine:
         self._state = self._compute_state()
 
     def refit(self) -> None:
-        """Refit every model on its kept history (for a nightly job, off the hot path)."""
+        """Refit every model on its kept history (for a nightly job, off the hot path).
+
+        :attr:`state` is recomputed with the refitted models (same prices, same step).
+        """
         if not self._models.fitted:
             raise RuntimeError("refit: the models are not fitted yet (warm_up or more updates)")
         self._models.refit()
+        if self._state is not None:
+            # The state now answers with the refitted models: the last step's limits are
+            # recomputed from the chain state before that step, so the chain does not
+            # advance twice.
+            self._chain_state = self._previous_chain_state
+            self._state = self._compute_state()
 
     # ------------------------------------------------------------------ streaming
     def update(self, timestamp: Any, prices: Mapping[str, float]) -> RiskState:
@@ -353,6 +373,20 @@ class Engine:
     def state(self) -> RiskState | None:
         """The latest state (None before the first tick or warm-up)."""
         return self._state
+
+    @property
+    def models(self) -> RiskModels:
+        """The fitted models, for reading (parameters for reports and scenario calibration).
+
+        Update the engine, never the models directly: the engine keeps its
+        state and the models' in step.
+        """
+        return self._models
+
+    @property
+    def limit_chain_state(self) -> tuple:
+        """The limit chain's state now (immutable NamedTuples): where a what-if path starts."""
+        return self._chain_state
 
     @property
     def assets(self) -> tuple[str, ...]:

@@ -46,7 +46,7 @@ from riskengine.execution.env import EnvParams
 from riskengine.execution.policy import ExecutionPolicy
 from riskengine.sim._devices import map_over_devices
 
-__all__ = ["EVALUATION_STREAM", "REGIMES", "EvaluationResult", "evaluate"]
+__all__ = ["EVALUATION_STREAM", "REGIMES", "EvaluationResult", "evaluate", "run_episodes"]
 
 #: Root of the evaluation episodes' keys (ASCII "EVAL").
 EVALUATION_STREAM = 0x4556414C
@@ -56,40 +56,62 @@ _METRICS = ("is_bps", "spread_bps", "impact_bps", "timing_bps")
 
 def _episodes(seeds: jax.Array, params: EnvParams, *, policy: ExecutionPolicy) -> dict:
     """Run one policy on the episodes ``seeds`` (uint32), vmapped."""
+    return jax.vmap(lambda seed: _episode(seed, params, policy.act))(seeds)
 
-    def one(seed):
-        key = jax.random.fold_in(jax.random.key(EVALUATION_STREAM), seed)
-        reset_key, steps_key, act_key = jax.random.split(key, 3)
-        obs, state = execution_env._reset(reset_key, params)
-        side, parent = state.side, state.parent
 
-        def body(carry, keys):
-            obs, state = carry
-            step_key, action_key = keys
-            action = policy.act(action_key, obs, state, params)
-            obs, state, reward, _done, _info = execution_env._step(step_key, state, action, params)
-            return (obs, state), reward
+def _episodes_of_set(
+    seeds: jax.Array, params: EnvParams, *, policies: tuple[ExecutionPolicy, ...]
+) -> dict:
+    """Every policy of ``policies`` on the episodes ``seeds``: arrays (policies, episodes).
 
-        keys = (
-            jax.random.split(steps_key, params.horizon),
-            jax.random.split(act_key, params.horizon),
-        )
-        (obs, state), rewards = lax.scan(body, (obs, state), keys)
-        info = execution_env._info(state, params)
-        always_calm = (state.stressed_steps == 0) & (state.initial_regime == 0)
-        always_stressed = (state.stressed_steps == params.horizon) & (state.initial_regime != 0)
-        regime = jnp.where(always_calm, 0, jnp.where(always_stressed, 1, 2))
-        return {
-            **{name: info[name] for name in _METRICS},
-            "completed": info["completed"],
-            "unfilled": info["unfilled"],
-            "regime": regime.astype(jnp.int32),
-            "side": side,
-            "parent": parent,
-            "return_bps": rewards.sum(),
-        }
+    One program for the whole set: the environment is compiled once and the
+    policies are branches of a switch (under vmap every branch runs, which
+    costs little next to the book), instead of one compile per policy.
+    """
+    branches = [policy.act for policy in policies]
 
-    return jax.vmap(one)(seeds)
+    def one(index, seed):
+        def act(key, obs, state, params):
+            return lax.switch(index, branches, key, obs, state, params)
+
+        return _episode(seed, params, act)
+
+    indices = jnp.arange(len(policies))
+    return jax.vmap(lambda i: jax.vmap(lambda seed: one(i, seed))(seeds))(indices)
+
+
+def _episode(seed: jax.Array, params: EnvParams, act: Any) -> dict:
+    """One evaluation episode: ``act(key, obs, state, params)`` trades it."""
+    key = jax.random.fold_in(jax.random.key(EVALUATION_STREAM), seed)
+    reset_key, steps_key, act_key = jax.random.split(key, 3)
+    obs, state = execution_env._reset(reset_key, params)
+    side, parent = state.side, state.parent
+
+    def body(carry, keys):
+        obs, state = carry
+        step_key, action_key = keys
+        action = act(action_key, obs, state, params)
+        obs, state, reward, _done, _info = execution_env._step(step_key, state, action, params)
+        return (obs, state), reward
+
+    keys = (
+        jax.random.split(steps_key, params.horizon),
+        jax.random.split(act_key, params.horizon),
+    )
+    (obs, state), rewards = lax.scan(body, (obs, state), keys)
+    info = execution_env._info(state, params)
+    always_calm = (state.stressed_steps == 0) & (state.initial_regime == 0)
+    always_stressed = (state.stressed_steps == params.horizon) & (state.initial_regime != 0)
+    regime = jnp.where(always_calm, 0, jnp.where(always_stressed, 1, 2))
+    return {
+        **{name: info[name] for name in _METRICS},
+        "completed": info["completed"],
+        "unfilled": info["unfilled"],
+        "regime": regime.astype(jnp.int32),
+        "side": side,
+        "parent": parent,
+        "return_bps": rewards.sum(),
+    }
 
 
 def _resolve_params(spec: Any) -> EnvParams:
@@ -228,6 +250,33 @@ class EvaluationResult:
         for regime in REGIMES:
             rows.append((f"IS, {regime} episodes (bps)", cells("is_bps_mean", regime)))
         return rows
+
+
+_set_on_one_device = jax.jit(_episodes_of_set, static_argnames=("policies",))
+
+
+def run_episodes(
+    policies: Mapping[str, ExecutionPolicy], spec: Any, seeds: Iterable[int]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every policy on the evaluation episodes ``seeds``, in one program on the default device.
+
+    ``out[policy]`` holds the per-episode arrays of :attr:`EvaluationResult.episodes`.
+    Unlike :func:`evaluate` it compiles the environment once for all the
+    policies (a switch, not a program per policy) and never splits the batch
+    over devices, so a shard of episodes gives the same bits in any process
+    (the nightly run's shards). Build the comparison with
+    ``EvaluationResult(episodes, seeds, baselines)``.
+    """
+    params = _resolve_params(spec)
+    seed_array = _seed_array(seeds)
+    names = tuple(policies)
+    out = _set_on_one_device(
+        jnp.asarray(seed_array, dtype=jnp.uint32),
+        params,
+        policies=tuple(policies[name] for name in names),
+    )
+    arrays = {key: np.asarray(value) for key, value in jax.device_get(out).items()}
+    return {name: {key: value[i] for key, value in arrays.items()} for i, name in enumerate(names)}
 
 
 def evaluate(

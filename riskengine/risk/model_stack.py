@@ -28,8 +28,9 @@ import numpy as np
 
 from riskengine._config import config_from_mapping
 from riskengine.errors import InvalidConfig
-from riskengine.forecast import OnlineDCC, OnlineGARCH
+from riskengine.forecast import GARCHParams, OnlineDCC, OnlineGARCH
 from riskengine.regime import DriftDetector, OnlineRegimeHMM
+from riskengine.regime.hmm import HMMParams
 from riskengine.risk.var import Innovations
 
 __all__ = ["ModelConfig", "ModelPath", "RiskModels"]
@@ -307,3 +308,13 @@ class RiskModels:
     def weights(self) -> np.ndarray:
         """The equally weighted portfolio the change detector and references use."""
         return self._weights
+
+    @property
+    def garch_params(self) -> tuple[GARCHParams, ...]:
+        """Each asset's fitted GARCH parameters (config order)."""
+        return tuple(g.params for g in self._dcc.garch)
+
+    @property
+    def hmm_params(self) -> HMMParams:
+        """The regime HMM's fitted parameters (states ordered calm to stressed)."""
+        return self._hmm.params

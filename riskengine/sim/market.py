@@ -53,6 +53,7 @@ __all__ = [
     "MarketState",
     "market_params",
     "reset",
+    "simulate_keys",
     "simulate_market",
     "step",
 ]
@@ -74,6 +75,7 @@ class MarketParams(NamedTuple):
     jump_std: jax.Array  # (K, N)
     transition_cdf: jax.Array  # (K, K) cumulative rows
     initial_cdf: jax.Array  # (K,)
+    initial_variance_scale: jax.Array  # (K, N): start variances relative to the long run
 
 
 class MarketState(NamedTuple):
@@ -121,6 +123,7 @@ def market_params(spec: MarketSpec | ScenarioSpec | str) -> MarketParams:
         jump_std=f32(market.jump_std),
         transition_cdf=f32(transition_cdf),
         initial_cdf=f32(initial_cdf),
+        initial_variance_scale=f32(market.initial_variance_scale),
     )
 
 
@@ -130,9 +133,10 @@ def _draw_index(u: jax.Array, cdf: jax.Array) -> jax.Array:
 
 
 def reset(key: jax.Array, params: MarketParams) -> MarketState:
-    """Initial state: a regime from ``initial_proba``, every variance at its long-run level."""
+    """Initial state: a regime from ``initial_proba``; variances at scaled long-run levels."""
     regime = _draw_index(jax.random.uniform(key, dtype=_DTYPE), params.initial_cdf)
-    variance = params.omega / (1.0 - params.alpha - params.beta)
+    # The scale is exactly 1 unless a spec sets it, so catalogue paths keep their bits.
+    variance = params.omega / (1.0 - params.alpha - params.beta) * params.initial_variance_scale
     return MarketState(regime=regime, variance=variance)
 
 
@@ -279,6 +283,16 @@ def step(
     return MarketState(next_regime, next_variance), MarketStep(returns, h + jump_variance, s)
 
 
+def simulate_keys(keys: jax.Array, params: MarketParams, n_steps: int) -> MarketStep:
+    """One path per key (``keys`` (P,)), on the default device: arrays (P, steps, ...).
+
+    For callers that shard work themselves (the nightly run's scenario shards):
+    one compiled program per shape, never split over devices, so a shard gives
+    the same bits in any process.
+    """
+    return _jitted_paths(keys, params, n_steps=n_steps)
+
+
 def _simulate_paths(keys: jax.Array, params: MarketParams, n_steps: int) -> MarketStep:
     """All paths in bulk, time-major inside; only two small recursions are sequential.
 
@@ -312,6 +326,9 @@ def _simulate_paths(keys: jax.Array, params: MarketParams, n_steps: int) -> Mark
     drift = params.mu[regime] + params.jump_prob[regime][..., None] * params.jump_mean[regime]
     emitted = MarketStep(drift + innovation, h + jump_variance, regime)
     return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), emitted)
+
+
+_jitted_paths = jax.jit(_simulate_paths, static_argnames=("n_steps",))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

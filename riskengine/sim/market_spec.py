@@ -88,6 +88,10 @@ class MarketSpec:
         Probability per step of a systemic jump hitting every asset.
     jump_mean, jump_std : ndarray (K, N)
         Mean and standard deviation of the jump's log return per asset.
+    initial_variance_scale : ndarray (K, N), optional
+        Each path starts every regime's variance at ``scale`` times its long-run
+        level (default 1: the long-run level). A forward scenario set uses it
+        to start from today's forecasts rather than from the long run.
 
     Examples
     --------
@@ -117,8 +121,18 @@ class MarketSpec:
     jump_prob: np.ndarray
     jump_mean: np.ndarray
     jump_std: np.ndarray
+    initial_variance_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        shape = self.omega.shape
+        if self.initial_variance_scale is None:
+            object.__setattr__(self, "initial_variance_scale", np.ones(shape))
+        else:
+            scale = as_array(
+                self.initial_variance_scale, field="initial_variance_scale", shape=shape, low=0,
+                low_open=True,
+            )
+            object.__setattr__(self, "initial_variance_scale", scale)
         # A spec is shared by every simulation made from it, so its arrays are frozen too.
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)

@@ -1,0 +1,1 @@
+"""The nightly risk run: load the book's history, refit, backtest, simulate, evaluate, store."""

@@ -1,0 +1,306 @@
+"""NightlyConfig: what the nightly run does, frozen, with every section's unknown keys refused.
+
+A TOML file reads like the run (every key is optional; the defaults are the
+embedded run ``make run`` performs):
+
+.. code-block:: toml
+
+    seed = 0
+
+    [data]        # the book's price history (default: the data shipped with arch and river)
+    source = "prices.parquet"
+    assets = ["SPX", "NDX", "AAPL"]
+
+    [book]        # currency notional held per asset (default: capital split equally)
+    notional = { SPX = 4_000_000, NDX = 4_000_000, AAPL = 2_000_000 }
+
+    [engine]      # an EngineConfig without `assets` (they come from the data)
+    capital = 10_000_000
+    [engine.hard]
+    max_daily_loss = 1_000_000
+
+    [backtest]
+    warmup = 500
+
+    [scenarios]
+    paths = 10_000
+    horizon = 10
+
+    [execution]
+    episodes = 512
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from riskengine._config import config_from_mapping
+from riskengine._validation import as_int
+from riskengine.engine import EngineConfig
+from riskengine.errors import InvalidConfig
+
+__all__ = [
+    "BacktestSection",
+    "BookSection",
+    "DataSection",
+    "ExecutionSection",
+    "NightlyConfig",
+    "ScenarioSection",
+]
+
+#: What the nightly engine changes from EngineConfig's defaults, and why.
+ENGINE_DEFAULTS: dict[str, Any] = {
+    # Refit once a trading year inside the replay, as the nightly job does on its
+    # schedule, so the backtest never uses parameters fitted on its own future.
+    "models": {"refit_every": 252},
+    # A loss limit a 10M book can live with on a -4 % day; the replay shows the
+    # limits moving rather than one halt.
+    "hard": {"max_daily_loss": 1_000_000.0},
+}
+
+
+def _check(condition: bool, field: str, problem: str) -> None:
+    if not condition:
+        raise InvalidConfig(field, problem)
+
+
+def _int(value: Any, field: str, low: int, high: int | None = None) -> int:
+    try:
+        return as_int(value, field=field, low=low, high=high)
+    except (TypeError, ValueError) as error:
+        raise InvalidConfig(field, str(error).partition(": ")[2] or str(error)) from None
+
+
+def _names(value: Any, field: str) -> tuple[str, ...]:
+    _check(
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and all(isinstance(v, str) and v for v in value),
+        field,
+        f"expected a list of non-empty names, got {value!r}",
+    )
+    return tuple(value)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSection:
+    """Where the history comes from: ``source`` None is the shipped data (see ``history``)."""
+
+    source: str | None = None
+    table: str | None = None
+    assets: tuple[str, ...] | None = None
+    date_column: str = "date"
+    start: str | None = None
+    end: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("source", "table", "start", "end"):
+            value = getattr(self, name)
+            _check(
+                value is None or (isinstance(value, str) and value != ""),
+                f"data.{name}",
+                f"expected a non-empty string, got {value!r}",
+            )
+        if self.assets is not None:
+            object.__setattr__(self, "assets", _names(self.assets, "data.assets"))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BookSection:
+    """Currency notional bought per asset at the end of the warm-up (None: capital / N each)."""
+
+    notional: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.notional is None:
+            return
+        _check(isinstance(self.notional, Mapping), "book.notional", "expected a table")
+        for asset, value in self.notional.items():
+            field = f"book.notional[{asset!r}]"
+            _check(
+                isinstance(value, int | float) and not isinstance(value, bool),
+                field,
+                f"expected a number, got {value!r}",
+            )
+            _check(math.isfinite(value), field, f"must be finite, got {value}")
+        object.__setattr__(self, "notional", {k: float(v) for k, v in self.notional.items()})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BacktestSection:
+    """The out-of-sample replay: warm-up rows, VaR / ES levels, traffic-light window."""
+
+    warmup: int = 500
+    var_levels: tuple[float, ...] = (0.99, 0.975)
+    es_level: float = 0.975
+    window: int = 250
+
+    def __post_init__(self) -> None:
+        _int(self.warmup, "backtest.warmup", low=2)
+        _int(self.window, "backtest.window", low=20)
+        levels = self.var_levels
+        _check(
+            isinstance(levels, Sequence) and not isinstance(levels, str) and len(levels) > 0,
+            "backtest.var_levels",
+            f"expected a non-empty list of levels, got {levels!r}",
+        )
+        for level in (*levels, self.es_level):
+            _check(
+                isinstance(level, float) and 0.5 < level < 1.0,
+                "backtest.var_levels" if level in levels else "backtest.es_level",
+                f"levels must be floats in (0.5, 1), got {level!r}",
+            )
+        object.__setattr__(self, "var_levels", tuple(levels))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScenarioSection:
+    """Forward scenarios from today's state, and the stress scenarios.
+
+    ``shard_paths`` fixes the unit of work (and of randomness): results do not
+    depend on how many processes or machines run the shards.
+    """
+
+    paths: int = 10_000
+    horizon: int = 10
+    stress: tuple[str, ...] = ("crisis", "flash_crash")
+    stress_paths: int = 2_000
+    shard_paths: int = 1_000
+    store_paths: bool = True
+
+    def __post_init__(self) -> None:
+        _int(self.paths, "scenarios.paths", low=1, high=10_000_000)
+        _int(self.horizon, "scenarios.horizon", low=1, high=2_520)
+        _int(self.stress_paths, "scenarios.stress_paths", low=1, high=10_000_000)
+        _int(self.shard_paths, "scenarios.shard_paths", low=1, high=1_000_000)
+        object.__setattr__(self, "stress", _names(self.stress, "scenarios.stress"))
+        _check(isinstance(self.store_paths, bool), "scenarios.store_paths", "expected a boolean")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExecutionSection:
+    """Execution policies evaluated on the order book in today's regime (``episodes`` 0: skip)."""
+
+    spec: str = "regime_switching"
+    episodes: int = 512
+    shard_episodes: int = 128
+    policy_id: str | None = "execution_ppo_v1"
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.spec, str) and self.spec != "", "execution.spec", "expected a name")
+        _int(self.episodes, "execution.episodes", low=0, high=1_000_000)
+        _int(self.shard_episodes, "execution.shard_episodes", low=1, high=100_000)
+        _check(
+            self.policy_id is None or (isinstance(self.policy_id, str) and self.policy_id != ""),
+            "execution.policy_id",
+            f"expected an artifact id, got {self.policy_id!r}",
+        )
+
+
+_SECTIONS = {
+    "data": DataSection,
+    "book": BookSection,
+    "backtest": BacktestSection,
+    "scenarios": ScenarioSection,
+    "execution": ExecutionSection,
+}
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NightlyConfig:
+    """The nightly run's configuration; every field has a default.
+
+    ``engine`` is the engine's TOML table without ``assets``: the assets are
+    the history's columns, known only once the data are loaded
+    (:meth:`engine_config`).
+
+    Examples
+    --------
+    >>> config = NightlyConfig.from_mapping({"seed": 7, "scenarios": {"paths": 500}})
+    >>> config.seed, config.scenarios.paths, config.scenarios.horizon
+    (7, 500, 10)
+    >>> config.engine_config(["SPX", "NDX"]).models.refit_every
+    252
+    >>> NightlyConfig.from_mapping({"scenarios": {"path": 500}})
+    Traceback (most recent call last):
+    riskengine.errors.InvalidConfig: scenarios: unknown key(s) ['path']; ...
+    """
+
+    seed: int = 0
+    data: DataSection = dataclasses.field(default_factory=DataSection)
+    book: BookSection = dataclasses.field(default_factory=BookSection)
+    engine: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    backtest: BacktestSection = dataclasses.field(default_factory=BacktestSection)
+    scenarios: ScenarioSection = dataclasses.field(default_factory=ScenarioSection)
+    execution: ExecutionSection = dataclasses.field(default_factory=ExecutionSection)
+
+    def __post_init__(self) -> None:
+        _int(self.seed, "seed", low=0, high=2**32 - 1)
+        _check(isinstance(self.engine, Mapping), "engine", "expected a table")
+        _check("assets" not in self.engine, "engine.assets", "comes from the data (data.assets)")
+        object.__setattr__(self, "engine", _merge(ENGINE_DEFAULTS, self.engine))
+        # Validate the engine table now (with placeholder assets), not after the data load.
+        self.engine_config(["_a", "_b"])
+
+    def engine_config(self, assets: Sequence[str]) -> EngineConfig:
+        """The EngineConfig for these assets (errors name ``engine.<field>``)."""
+        try:
+            return EngineConfig.from_mapping({**self.engine, "assets": list(assets)})
+        except InvalidConfig as error:
+            if error.field in ("assets",) or error.field.startswith("assets["):
+                raise
+            raise InvalidConfig(f"engine.{error.field}", error.problem) from None
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> NightlyConfig:
+        """Build from nested mappings (a parsed TOML document), refusing unknown keys."""
+        if not isinstance(table, Mapping):
+            raise InvalidConfig("config", f"expected a table, got {type(table).__name__}")
+        allowed = {"seed", "engine", *_SECTIONS}
+        unknown = sorted(str(k) for k in set(table) - allowed)
+        if unknown:
+            raise InvalidConfig("config", f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        sections = {
+            name: config_from_mapping(section, table[name], name)
+            for name, section in _SECTIONS.items()
+            if name in table
+        }
+        extra = {key: table[key] for key in ("seed", "engine") if key in table}
+        return cls(**extra, **sections)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> NightlyConfig:
+        """Load a TOML file; a missing file or bad TOML is an error naming the file."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config: no such file {path}")
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise InvalidConfig("config", f"{path}: {error}") from None
+        return cls.from_mapping(document)
+
+    def with_seed(self, seed: int | None) -> NightlyConfig:
+        """This config with ``seed`` replaced (``None``: unchanged), e.g. from ``--seed``."""
+        return self if seed is None else dataclasses.replace(self, seed=seed)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Plain nested dicts (JSON-ready) that :meth:`from_mapping` turns back into this config."""
+        out = dataclasses.asdict(self)
+        out["engine"] = dict(self.engine)
+        return out
