@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -150,3 +152,97 @@ def test_simulate_writes_its_paths_to_the_store_as_one_run(tmp_path) -> None:
     again = runner.invoke(app, arguments)
     assert again.exit_code == 2 and "already exists" in again.stderr
     assert runner.invoke(app, [*arguments, "--replace"]).exit_code == 0
+
+
+COMMANDS = (
+    "nightly",
+    "simulate",
+    "train-execution",
+    "evaluate-execution",
+    "backtest",
+    "export",
+    "query",
+    "report",
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+@pytest.fixture()
+def corrupt_db(tmp_path):
+    path = tmp_path / "corrupt.duckdb"
+    path.write_bytes(b"this is not a database" * 100)
+    return path
+
+
+def _one_line_error(arguments: list[str], message: str) -> None:
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["nightly", "--config", "/no/such.toml"], "config: no such file /no/such.toml"),
+        (["nightly", "--data", "/no/such.csv"], "source: no such file"),
+        (["nightly", "--assets", "SPX,NOPE"], "assets: "),
+        (["nightly", "--seed", "-1"], "seed: must be >= 0"),
+        (["nightly", "--backend", "spark"], "backend: expected one of ['local', 'ray']"),
+        (["nightly", "--address", "ray://x:1"], "address: only used with --backend ray"),
+        (["nightly", "--start", "not-a-date"], "start: "),
+        (["backtest", "--data", "/no/such.parquet"], "source: no such file"),
+        (["backtest", "--assets", "SPX"], "assets: "),
+        (["report", "--run", "nope", "--db", "/no/such.duckdb"], "path: no store at"),
+    ],
+)
+def test_nightly_backtest_and_report_errors_are_one_line(
+    arguments: list[str], message: str, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing may be left behind in the working directory
+    _one_line_error(arguments, message)
+    assert not (tmp_path / "risk.duckdb").exists()
+
+
+def test_nightly_refuses_a_bad_config_and_a_corrupt_store(tmp_path, corrupt_db) -> None:
+    config = tmp_path / "nightly.toml"
+    config.write_text("[scenarios]\npath = 10\n", encoding="utf-8")
+    _one_line_error(["nightly", "--config", str(config)], "scenarios: unknown key(s) ['path']")
+    config.write_text("[scenarios\n", encoding="utf-8")
+    _one_line_error(["nightly", "--config", str(config)], "config: ")
+    config.write_text("[engine.hard]\nmax_daily_loss = -5\n", encoding="utf-8")
+    _one_line_error(["nightly", "--config", str(config)], "engine.hard.max_daily_loss")
+    before = corrupt_db.read_bytes()
+    _one_line_error(["nightly", "--db", str(corrupt_db)], "not a readable riskengine store")
+    _one_line_error(["report", "--run", "x", "--db", str(corrupt_db)], "not a readable")
+    assert corrupt_db.read_bytes() == before
+
+
+def test_report_of_an_unknown_run_is_one_line(store_path, tmp_path) -> None:
+    _one_line_error(
+        ["report", "--run", "missing", "--db", str(store_path), "--to", str(tmp_path / "r")],
+        "run: no run 'missing'",
+    )
+
+
+def test_backtest_prints_and_stores_its_tables(tmp_path) -> None:
+    db = tmp_path / "risk.duckdb"
+    arguments = ["backtest", "--assets", "SPX,NDX", "--db", str(db), "--run-id", "bt"]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.stderr
+    assert "exceptions" in result.output and "mahalanobis" in result.output
+    assert "green" in result.output or "yellow" in result.output or "red" in result.output
+    again = runner.invoke(app, arguments)
+    assert again.exit_code == 2 and "run 'bt' already exists" in again.stderr
+    sql = "SELECT count(*) AS n FROM backtests WHERE run_id = 'bt' AND model = 'engine'"
+    query = runner.invoke(app, ["query", sql, "--db", str(db), "--json"])
+    assert query.exit_code == 0, query.stderr
+    # Kupiec, independence, conditional coverage, traffic light at 2 levels, and the ES test.
+    assert json.loads(query.stdout) == [{"n": 9}]

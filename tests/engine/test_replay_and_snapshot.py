@@ -68,6 +68,25 @@ def test_replay_with_refits_positions_and_a_daily_loss_halt() -> None:
     assert any(s.trading_state == "HALTED" for s in states), "the test should reach a halt"
 
 
+def test_refit_answers_with_the_refitted_models_without_advancing_the_limits(
+    warm_blob: bytes,
+) -> None:
+    engine = Engine.restore(warm_blob)
+    for timestamp, prices in ticks(0, 60):
+        engine.update(timestamp, prices)
+    before = engine.state
+    chain_before = engine.limit_chain_state
+    engine.refit()
+    after = engine.state
+    assert after.innovations == engine.models.innovations
+    np.testing.assert_array_equal(after.mean, engine.models.mean)
+    assert after.timestamp == before.timestamp and after.equity == before.equity
+    assert np.all(np.isfinite(after.limits.position)) and after.limits.gross > 0
+    assert len(engine.limit_chain_state) == len(chain_before)
+    timestamp, prices = ticks(60, 61)[0]
+    assert engine.update(timestamp, prices).models_ready
+
+
 def test_replay_from_an_engine_that_has_not_warmed_up() -> None:
     config = EngineConfig.from_mapping({"assets": ["SPX", "NDX"], "models": {"min_obs": 250}})
     blob = Engine(config).snapshot()

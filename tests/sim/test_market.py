@@ -242,6 +242,22 @@ def test_initial_state_is_each_regimes_long_run_variance() -> None:
     np.testing.assert_allclose(state.variance, expected, rtol=1e-5)  # float32
 
 
+def test_a_spec_can_start_its_variances_away_from_the_long_run() -> None:
+    import dataclasses
+
+    spec = load_spec("regime_switching").market
+    scale = np.linspace(0.5, 3.0, spec.omega.size).reshape(spec.omega.shape)
+    started = dataclasses.replace(spec, initial_variance_scale=scale)
+    state = market.reset(jax.random.key(0), market_params(started))
+    np.testing.assert_allclose(state.variance, spec.unconditional_variance * scale, rtol=1e-5)
+    with pytest.raises(ValueError, match="initial_variance_scale"):
+        dataclasses.replace(spec, initial_variance_scale=-scale)
+    # Without a scale, the paths keep the bits they had before the scale existed.
+    plain = simulate_market(spec, seed=3, n_paths=4, n_steps=10)
+    again = simulate_market(dataclasses.replace(spec), seed=3, n_paths=4, n_steps=10)
+    assert plain.returns.tobytes() == again.returns.tobytes()
+
+
 def test_market_spec_is_immutable() -> None:
     spec: MarketSpec = load_spec("calm").market
     with pytest.raises(ValueError, match="read-only"):
