@@ -33,7 +33,7 @@ ifeq ($(CHROMIUM),)
 		|| echo "chromium could not be installed: the report's browser test will be skipped"
 endif
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench_sim.py

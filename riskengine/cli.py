@@ -84,6 +84,28 @@ def render_rows(title: str, rows: Sequence[dict[str, Any]]) -> Table:
     return table
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Nightly TOML config (docs/nightly.md); flags override it."),
+]
+SeedOption = Annotated[int | None, typer.Option(help="Run seed (overrides the config's).")]
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="Price history: CSV, Parquet or DuckDB file (default: shipped)."),
+]
+TableOption = Annotated[str | None, typer.Option(help="Table in a DuckDB --data file.")]
+AssetsOption = Annotated[
+    str | None, typer.Option(help="Comma-separated assets to use (default: every column).")
+]
+StartOption = Annotated[str | None, typer.Option(help="First date (ISO) of the history.")]
+EndOption = Annotated[str | None, typer.Option(help="Last date (ISO) of the history.")]
+DbOption = Annotated[Path, typer.Option(help="The store (DuckDB file).")]
+RunIdOption = Annotated[
+    str | None, typer.Option(help="Run id (default nightly-<last date>-s<seed>).")
+]
+ReplaceOption = Annotated[bool, typer.Option(help="Replace an existing run with that id.")]
+
+
 def _market_table(spec_name: str, seed: int, paths: int, steps: int) -> Table:
     from riskengine.sim import load_spec, simulate_market
 
@@ -185,9 +207,9 @@ def _ppo_config(config_path: Path | None, updates: int | None, envs: int | None)
 
 @app.command("train-execution")
 def train_execution(
-    spec: Annotated[str, typer.Option(help="Execution scenario in sims/ (needs [execution]).")] = (
-        "regime_switching"
-    ),
+    spec: Annotated[
+        str, typer.Option(help="Execution scenario in sims/ (with book and execution).")
+    ] = ("regime_switching"),
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
     policy_id: Annotated[str, typer.Option(help="Artifact id under models/.")] = (
         "execution_ppo_v1"
@@ -252,28 +274,69 @@ def _execution_table(evaluation: Any, title: str) -> Table:
 
 @app.command("evaluate-execution")
 def evaluate_execution(
-    spec: Annotated[str, typer.Option(help="Execution scenario in sims/ (needs [execution]).")] = (
-        "regime_switching"
-    ),
+    spec: Annotated[
+        str, typer.Option(help="Execution scenario in sims/ (with book and execution).")
+    ] = ("regime_switching"),
     episodes: Annotated[int, typer.Option(help="Episodes per policy.", min=1)] = 2000,
     first_seed: Annotated[
-        int, typer.Option(help="First evaluation episode seed (held out from training).", min=0)
+        int,
+        typer.Option(
+            "--first-seed",
+            "--seed",
+            help="First evaluation episode seed (held out from training).",
+            min=0,
+        ),
     ] = 1_000_000,
     policy_id: Annotated[str, typer.Option(help="Trained policy in models/ used as 'rl'.")] = (
         "execution_ppo_v1"
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    db: Annotated[
+        Path | None, typer.Option(help="Also store the episodes (execution_results) as one run.")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id (default evaluate-execution-SPEC-SEED).")
+    ] = None,
+    replace: ReplaceOption = False,
 ) -> None:
     """Run TWAP, VWAP, Almgren-Chriss, adaptive AC and the trained policy on the same episodes."""
 
     def action() -> None:
+        import riskengine
         from riskengine.execution.evaluate import evaluate
         from riskengine.execution.workflow import standard_policies
+        from riskengine.nightly.execution import ExecutionRun
+        from riskengine.store import open_store
 
         if first_seed + episodes > 2**32:
             raise ValueError("--first-seed: first_seed + episodes must be <= 2**32")
-        policies = standard_policies(spec, policy_id=policy_id)
-        result = evaluate(policies, spec, range(first_seed, first_seed + episodes))
+        identifier = run_id or f"evaluate-execution-{spec}-{first_seed}"
+        store = None if db is None else open_store(db)
+        try:
+            if store is not None:
+                store.check_new_run(identifier, replace=replace)
+            policies = standard_policies(spec, policy_id=policy_id)
+            result = evaluate(policies, spec, range(first_seed, first_seed + episodes))
+            if store is not None:
+                config = {
+                    "command": "evaluate-execution",
+                    "spec": spec,
+                    "episodes": episodes,
+                    "first_seed": first_seed,
+                    "policy_id": policy_id,
+                }
+                with store.run(
+                    identifier,
+                    config=config,
+                    seed=first_seed,
+                    code_version=riskengine.__version__,
+                    replace=replace,
+                ) as run:
+                    table = ExecutionRun(spec, "all", result).results_table()
+                    run.write("execution_results", table)
+        finally:
+            if store is not None:
+                store.close()
         if as_json:
             print(json.dumps(result.summary(), allow_nan=False, default=_json_default))
             return
@@ -359,28 +422,6 @@ class _RichProgress:
         if self._task is not None:
             task = self._bar.tasks[self._task]
             self._bar.update(self._task, completed=task.total or 1, total=task.total or 1)
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", help="Nightly TOML config (docs/nightly.md); flags override it."),
-]
-SeedOption = Annotated[int | None, typer.Option(help="Run seed (overrides the config's).")]
-DataOption = Annotated[
-    Path | None,
-    typer.Option("--data", help="Price history: CSV, Parquet or DuckDB file (default: shipped)."),
-]
-TableOption = Annotated[str | None, typer.Option(help="Table in a DuckDB --data file.")]
-AssetsOption = Annotated[
-    str | None, typer.Option(help="Comma-separated assets to use (default: every column).")
-]
-StartOption = Annotated[str | None, typer.Option(help="First date (ISO) of the history.")]
-EndOption = Annotated[str | None, typer.Option(help="Last date (ISO) of the history.")]
-DbOption = Annotated[Path, typer.Option(help="The store (DuckDB file).")]
-RunIdOption = Annotated[
-    str | None, typer.Option(help="Run id (default nightly-<last date>-s<seed>).")
-]
-ReplaceOption = Annotated[bool, typer.Option(help="Replace an existing run with that id.")]
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """The DuckDB store of nightly runs: a versioned schema, atomic runs, Arrow bulk writes.
 
-This is the only module that imports duckdb; everything else hands it Arrow
-tables (or anything ``pyarrow.table`` accepts: dicts of numpy arrays).
+This is the only module that writes with duckdb (the nightly history loader only reads a
+user's table); everything else hands it Arrow tables (or anything ``pyarrow.table``
+accepts: dicts of numpy arrays).
 
 Schema (version :data:`SCHEMA_VERSION`, created and migrated by :func:`open_store`)
 ----------------------------------------------------------------------------------

@@ -48,11 +48,15 @@ def test_debug_shows_the_exception() -> None:
 
 
 @pytest.mark.slow
-def test_evaluate_execution_json_has_every_policy() -> None:
-    import json
-
-    result = runner.invoke(app, ["evaluate-execution", "--episodes", "16", "--json"])
+def test_evaluate_execution_json_has_every_policy(tmp_path) -> None:
+    db = tmp_path / "risk.duckdb"
+    arguments = ["evaluate-execution", "--episodes", "16", "--json", "--db", str(db)]
+    result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.stderr
+    rows = runner.invoke(
+        app, ["query", "SELECT count(*) AS n FROM execution_results", "--db", str(db), "--json"]
+    )
+    assert json.loads(rows.stdout) == [{"n": 5 * 16}]
     summary = json.loads(result.stdout)
     assert list(summary) == ["twap", "vwap", "almgren_chriss", "adaptive_ac", "rl"]
     for row in summary.values():

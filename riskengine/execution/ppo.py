@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import math
 from collections.abc import Callable
@@ -189,6 +190,29 @@ class PPOPolicy:
     network: Network
     name: str = "rl"
     sample: bool = False
+
+    # The policy is a static argument of the jitted episode runners (its weights are
+    # compiled in as constants), so equal weights must hash equal: then a policy loaded
+    # twice, or unpickled in a worker, reuses the compiled program instead of compiling again.
+    def _content(self) -> tuple[str, bool, str]:
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            digest = hashlib.sha256()
+            for leaf in jax.tree.leaves(self.network):
+                array = np.asarray(leaf)
+                digest.update(f"{array.dtype}{array.shape}".encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+            cached = digest.hexdigest()
+            object.__setattr__(self, "_digest", cached)
+        return (self.name, self.sample, cached)
+
+    def __hash__(self) -> int:
+        return hash(self._content())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PPOPolicy):
+            return NotImplemented
+        return self is other or self._content() == other._content()
 
     def action_index(self, key: jax.Array, obs: jax.Array) -> jax.Array:
         """The discrete action for one observation."""

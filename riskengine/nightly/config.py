@@ -32,6 +32,7 @@ embedded run ``make run`` performs):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import tomllib
@@ -43,6 +44,7 @@ from riskengine._config import config_from_mapping
 from riskengine._validation import as_int
 from riskengine.engine import EngineConfig
 from riskengine.errors import InvalidConfig
+from riskengine.sim.specs import load_spec
 
 __all__ = [
     "BacktestSection",
@@ -87,6 +89,16 @@ def _names(value: Any, field: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _check_spec(name: str, field: str, *sections: str) -> None:
+    """A catalogue scenario (or TOML path) that exists and has the ``sections`` the run uses."""
+    try:
+        spec = load_spec(name)
+    except (FileNotFoundError, ValueError) as error:
+        raise InvalidConfig(field, str(error).partition(": ")[2] or str(error)) from None
+    missing = [section for section in sections if getattr(spec, section, None) is None]
+    _check(not missing, field, f"scenario {name!r} has no {missing} section")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DataSection:
     """Where the history comes from: ``source`` None is the shipped data (see ``history``)."""
@@ -107,7 +119,10 @@ class DataSection:
                 f"expected a non-empty string, got {value!r}",
             )
         if self.assets is not None:
-            object.__setattr__(self, "assets", _names(self.assets, "data.assets"))
+            assets = _names(self.assets, "data.assets")
+            _check(len(assets) >= 2, "data.assets", f"need at least two assets, got {list(assets)}")
+            _check(len(set(assets)) == len(assets), "data.assets", f"duplicates in {list(assets)}")
+            object.__setattr__(self, "assets", assets)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -155,6 +170,11 @@ class BacktestSection:
                 "backtest.var_levels" if level in levels else "backtest.es_level",
                 f"levels must be floats in (0.5, 1), got {level!r}",
             )
+        _check(
+            len(set(levels)) == len(levels),
+            "backtest.var_levels",
+            f"duplicate levels in {list(levels)}",
+        )
         object.__setattr__(self, "var_levels", tuple(levels))
 
 
@@ -178,7 +198,11 @@ class ScenarioSection:
         _int(self.horizon, "scenarios.horizon", low=1, high=2_520)
         _int(self.stress_paths, "scenarios.stress_paths", low=1, high=10_000_000)
         _int(self.shard_paths, "scenarios.shard_paths", low=1, high=1_000_000)
-        object.__setattr__(self, "stress", _names(self.stress, "scenarios.stress"))
+        stress = _names(self.stress, "scenarios.stress")
+        _check(len(set(stress)) == len(stress), "scenarios.stress", f"duplicates in {list(stress)}")
+        for i, name in enumerate(stress):
+            _check_spec(name, f"scenarios.stress[{i}]", "market")
+        object.__setattr__(self, "stress", stress)
         _check(isinstance(self.store_paths, bool), "scenarios.store_paths", "expected a boolean")
 
 
@@ -200,6 +224,8 @@ class ExecutionSection:
             "execution.policy_id",
             f"expected an artifact id, got {self.policy_id!r}",
         )
+        if self.episodes > 0:  # a disabled step need not name a usable scenario
+            _check_spec(self.spec, "execution.spec", "book", "execution")
 
 
 _SECTIONS = {
@@ -212,12 +238,13 @@ _SECTIONS = {
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
+    """``override`` laid over ``base``, table by table, as a new tree sharing no dict with them."""
+    out = copy.deepcopy(dict(base))
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(out[key], value)
         else:
-            out[key] = value
+            out[key] = copy.deepcopy(value)
     return out
 
 
@@ -253,6 +280,10 @@ class NightlyConfig:
         _int(self.seed, "seed", low=0, high=2**32 - 1)
         _check(isinstance(self.engine, Mapping), "engine", "expected a table")
         _check("assets" not in self.engine, "engine.assets", "comes from the data (data.assets)")
+        allowed = sorted(field.name for field in dataclasses.fields(EngineConfig))
+        allowed.remove("assets")
+        unknown = sorted(str(key) for key in self.engine if key not in allowed)
+        _check(not unknown, "engine", f"unknown key(s) {unknown}; allowed: {allowed}")
         object.__setattr__(self, "engine", _merge(ENGINE_DEFAULTS, self.engine))
         # Validate the engine table now (with placeholder assets), not after the data load.
         self.engine_config(["_a", "_b"])
@@ -302,5 +333,5 @@ class NightlyConfig:
     def to_mapping(self) -> dict[str, Any]:
         """Plain nested dicts (JSON-ready) that :meth:`from_mapping` turns back into this config."""
         out = dataclasses.asdict(self)
-        out["engine"] = dict(self.engine)
+        out["engine"] = copy.deepcopy(dict(self.engine))
         return out

@@ -22,6 +22,8 @@ import numpy as np
 from riskengine.execution import env as execution_env
 from riskengine.execution.evaluate import REGIMES, EvaluationResult, run_episodes
 from riskengine.execution.policy import ExecutionPolicy
+from riskengine.execution.policy_store import weights_digest
+from riskengine.execution.ppo import PPOPolicy
 from riskengine.execution.workflow import standard_policies
 from riskengine.nightly.shards import Backend, shard_ranges, stream_seed
 
@@ -31,8 +33,11 @@ BOOK_REGIMES = ("calm", "stressed")
 
 
 def book_regime(stressed_proba: float) -> int:
-    """The book regime for today: 1 (stressed) when the engine's stressed probability >= 0.5."""
-    return int(stressed_proba >= 0.5)
+    """The book regime for today: 1 (stressed) unless the stressed probability is below 0.5.
+
+    An unusable probability (NaN) counts as stressed, as it does for the limits.
+    """
+    return int(not stressed_proba < 0.5)
 
 
 def params_in_regime(params: execution_env.EnvParams, regime: int) -> execution_env.EnvParams:
@@ -120,7 +125,10 @@ def evaluate_today(
     params = params_in_regime(execution_env.make_params(spec), regime)
     policies = standard_policies(params, policy_id=policy_id)
     first = stream_seed(run_seed, "execution")
-    key = f"{spec}|{policy_id}|{regime}|{first}"
+    # Content, not identity: a retrained policy under the same id gets a new key.
+    trained = policies.get("rl")
+    digest = weights_digest(trained) if isinstance(trained, PPOPolicy) else "-"
+    key = f"{spec}|{policy_id}|{digest}|{regime}|{first}"
     tasks = []
     for start, stop in shard_ranges(episodes, shard_episodes):
         seeds = (first + np.arange(start, start + shard_episodes, dtype=np.uint64)) % 2**32

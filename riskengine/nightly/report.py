@@ -79,7 +79,7 @@ CI_LEVEL = 0.99
 NOT_IN_RUN = "Not in this run"
 
 _SCENARIO_ORDER = ("forward", "crisis", "flash_crash")
-_POLICY_ORDER = ("twap", "vwap", "ac", "adaptive_ac", "rl")
+_POLICY_ORDER = ("twap", "vwap", "almgren_chriss", "adaptive_ac", "rl")
 _REGIME_ORDER = ("calm", "stressed", "switching")
 _STRESS_COLOUR = "#f4a582"
 

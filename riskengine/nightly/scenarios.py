@@ -47,6 +47,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import pyarrow as pa
 
 from riskengine.engine import Engine, EngineConfig, RiskHistory
 from riskengine.engine.engine import engine_limit_chain
@@ -390,7 +391,8 @@ class ScenarioSet:
             "spec": [self.name] * len(rows),
             "horizon": np.full(len(rows), self.horizon, dtype=np.int32),
             "metric": [metric for metric, _ in rows],
-            "level": np.array([np.nan if lv is None else lv for _, lv in rows]),
+            # A metric without a level stores NULL, as in risk_metrics.
+            "level": pa.array([lv for _, lv in rows], type=pa.float64()),
             "value": np.array(list(rows.values())),
         }
 

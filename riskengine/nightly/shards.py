@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -72,9 +73,18 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """Every shard in this process, one after another (JAX uses the cores within a shard)."""
+    """Every shard in this process: one thread per local JAX device, shards dealt round-robin.
+
+    XLA runs a CPU program on one core, so with ``jax_num_cpu_devices`` set to
+    the core count (the CLI does) the shards of a set run side by side. A
+    shard runs the same program on whichever device it lands, so the results
+    do not depend on the device count. ``threads=1`` runs shards one by one.
+    """
 
     name = "local"
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._threads = threads
 
     def map(
         self,
@@ -82,12 +92,31 @@ class LocalBackend:
         tasks: Sequence[T],
         progress: Callable[[int], None] | None = None,
     ) -> list[R]:
-        results = []
-        for task in tasks:
-            results.append(fn(task))
-            if progress is not None:
-                progress(1)
-        return results
+        import jax
+
+        devices = jax.local_devices()
+        threads = min(self._threads or len(devices), len(devices), max(len(tasks), 1))
+        if threads <= 1:
+            results = []
+            for task in tasks:
+                results.append(fn(task))
+                if progress is not None:
+                    progress(1)
+            return results
+
+        def run(index: int) -> R:
+            # jax.default_device is thread-local: each thread places its shards on one device.
+            with jax.default_device(devices[index % threads]):
+                return fn(tasks[index])
+
+        results_by_index: dict[int, R] = {}
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            futures = {pool.submit(run, i): i for i in range(len(tasks))}
+            for future in as_completed(futures):
+                results_by_index[futures[future]] = future.result()
+                if progress is not None:
+                    progress(1)
+        return [results_by_index[i] for i in range(len(tasks))]
 
     def close(self) -> None:
         """Nothing to release."""

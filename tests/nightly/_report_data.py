@@ -21,7 +21,7 @@ __all__ = ["write_failed_run", "write_sample_run", "write_simulate_run"]
 
 VAR_LEVELS = (0.99, 0.975)
 ES_LEVEL = 0.975
-POLICIES = ("twap", "vwap", "ac", "adaptive_ac", "rl")
+POLICIES = ("twap", "vwap", "almgren_chriss", "adaptive_ac", "rl")
 EXECUTION_REGIMES = ("calm", "stressed", "switching")
 #: spec -> (horizon in steps, mean return, scale, fraction of paths ending stressed).
 SCENARIO_SPECS = {
@@ -309,7 +309,7 @@ def _scenario_paths(
 
 
 def _execution(rng: np.random.Generator, n_episodes: int) -> dict:
-    mean_bps = {"twap": 9.0, "vwap": 8.0, "ac": 7.0, "adaptive_ac": 6.0, "rl": 5.5}
+    mean_bps = {"twap": 9.0, "vwap": 8.0, "almgren_chriss": 7.0, "adaptive_ac": 6.0, "rl": 5.5}
     regime_bps = {"calm": 0.0, "stressed": 6.0, "switching": 3.0}
     columns: dict[str, list] = {name: [] for name in ("policy", "episode", "regime")}
     spread, impact, timing = [], [], []

@@ -1,7 +1,10 @@
 """Scale-out: the nightly run's shards give bit-identical results in one process and on Ray.
 
 A local Ray cluster with two worker CPUs runs the same shards as the local
-backend; every array the driver would store must match bit for bit.
+backend; every array the driver would store must match bit for bit. The
+execution shards' twin test is marked slow (``pytest -m slow``): it passes,
+but compiling the order-book program in the driver and in every worker takes
+about a minute.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ def test_scenario_shards_are_bit_identical_on_ray_and_in_process(cluster, book) 
     assert local.metrics() == remote.metrics()
 
 
+@pytest.mark.slow  # about 70 s: the order-book program compiles in the driver and each worker
 def test_execution_shards_are_bit_identical_on_ray_and_in_process(cluster) -> None:
     def run(backend):
         return evaluate_today(
