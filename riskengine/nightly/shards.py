@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -73,18 +72,15 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """Every shard in this process: one thread per local JAX device, shards dealt round-robin.
+    """Every shard in this process, one after another.
 
-    XLA runs a CPU program on one core, so with ``jax_num_cpu_devices`` set to
-    the core count (the CLI does) the shards of a set run side by side. A
-    shard runs the same program on whichever device it lands, so the results
-    do not depend on the device count. ``threads=1`` runs shards one by one.
+    A shard is one XLA program on one core. Running shards side by side on
+    several CPU devices was measured slower at the default sizes (74 s against
+    49 s for the whole nightly run on 2 cores): every device compiles its own
+    copy of each program, and compilation dominates. Use Ray for parallelism.
     """
 
     name = "local"
-
-    def __init__(self, threads: int | None = None) -> None:
-        self._threads = threads
 
     def map(
         self,
@@ -92,31 +88,12 @@ class LocalBackend:
         tasks: Sequence[T],
         progress: Callable[[int], None] | None = None,
     ) -> list[R]:
-        import jax
-
-        devices = jax.local_devices()
-        threads = min(self._threads or len(devices), len(devices), max(len(tasks), 1))
-        if threads <= 1:
-            results = []
-            for task in tasks:
-                results.append(fn(task))
-                if progress is not None:
-                    progress(1)
-            return results
-
-        def run(index: int) -> R:
-            # jax.default_device is thread-local: each thread places its shards on one device.
-            with jax.default_device(devices[index % threads]):
-                return fn(tasks[index])
-
-        results_by_index: dict[int, R] = {}
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            futures = {pool.submit(run, i): i for i in range(len(tasks))}
-            for future in as_completed(futures):
-                results_by_index[futures[future]] = future.result()
-                if progress is not None:
-                    progress(1)
-        return [results_by_index[i] for i in range(len(tasks))]
+        results = []
+        for task in tasks:
+            results.append(fn(task))
+            if progress is not None:
+                progress(1)
+        return results
 
     def close(self) -> None:
         """Nothing to release."""
