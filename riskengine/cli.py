@@ -136,9 +136,14 @@ def simulate(
     spec: Annotated[str, typer.Option(help="Scenario name in sims/ or path to a TOML spec.")] = (
         "regime_switching"
     ),
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: --config's, or 0).")] = (
+        None
+    ),
     paths: Annotated[int, typer.Option(help="Number of paths.")] = 1000,
     steps: Annotated[int, typer.Option(help="Steps per path.")] = 252,
+    config: Annotated[
+        Path | None, typer.Option(help="Nightly TOML config: its seed is the default.")
+    ] = None,
     db: Annotated[
         Path | None, typer.Option(help="Also write the paths to this store, as one run.")
     ] = None,
@@ -150,6 +155,8 @@ def simulate(
     """Simulate a market scenario and print its per-regime summary (optionally store the paths)."""
 
     def action() -> None:
+        nonlocal seed
+        seed = _nightly_config(config, seed).seed
         if db is None:
             console.print(_market_table(spec, seed, paths, steps))
             return
@@ -160,12 +167,12 @@ def simulate(
         scenario = load_spec(spec)
         scenarios = simulate_market(scenario, seed=seed, n_paths=paths, n_steps=steps)
         identifier = run_id or f"simulate-{scenario.name}-{seed}"
-        config = {"command": "simulate", "spec": scenario.name, "paths": paths, "steps": steps}
+        stored = {"command": "simulate", "spec": scenario.name, "paths": paths, "steps": steps}
         with (
             open_store(db) as store,
             store.run(
                 identifier,
-                config=config,
+                config=stored,
                 seed=seed,
                 code_version=riskengine.__version__,
                 replace=replace,
@@ -288,9 +295,16 @@ def _execution_table(evaluation: Any, title: str) -> Table:
 @app.command("evaluate-execution")
 def evaluate_execution(
     spec: Annotated[
-        str, typer.Option(help="Execution scenario in sims/ (with book and execution).")
-    ] = ("regime_switching"),
+        str | None,
+        typer.Option(
+            help="Execution scenario in sims/ (default: --config's, or regime_switching)."
+        ),
+    ] = None,
     episodes: Annotated[int, typer.Option(help="Episodes per policy.", min=1)] = 2000,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Nightly TOML config: its [execution] spec and policy_id are defaults."),
+    ] = None,
     first_seed: Annotated[
         int,
         typer.Option(
@@ -300,9 +314,10 @@ def evaluate_execution(
             min=0,
         ),
     ] = 1_000_000,
-    policy_id: Annotated[str, typer.Option(help="Trained policy in models/ used as 'rl'.")] = (
-        "execution_ppo_v1"
-    ),
+    policy_id: Annotated[
+        str | None,
+        typer.Option(help="Trained policy in models/ used as 'rl' (default execution_ppo_v1)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     db: Annotated[
         Path | None, typer.Option(help="Also store the episodes (execution_results) as one run.")
@@ -315,8 +330,13 @@ def evaluate_execution(
     """Run TWAP, VWAP, Almgren-Chriss, adaptive AC and the trained policy on the same episodes."""
 
     def action() -> None:
+        nonlocal spec, policy_id
         import riskengine
         from riskengine.execution.evaluate import evaluate
+
+        section = _nightly_config(config, None).execution
+        spec = spec or section.spec
+        policy_id = policy_id or section.policy_id or "execution_ppo_v1"
         from riskengine.execution.workflow import standard_policies
         from riskengine.nightly.execution import ExecutionRun
         from riskengine.store import open_store
@@ -331,7 +351,7 @@ def evaluate_execution(
             policies = standard_policies(spec, policy_id=policy_id)
             result = evaluate(policies, spec, range(first_seed, first_seed + episodes))
             if store is not None:
-                config = {
+                stored = {
                     "command": "evaluate-execution",
                     "spec": spec,
                     "episodes": episodes,
@@ -340,7 +360,7 @@ def evaluate_execution(
                 }
                 with store.run(
                     identifier,
-                    config=config,
+                    config=stored,
                     seed=first_seed,
                     code_version=riskengine.__version__,
                     replace=replace,

@@ -250,3 +250,17 @@ def test_backtest_prints_and_stores_its_tables(tmp_path) -> None:
     assert query.exit_code == 0, query.stderr
     # Kupiec, independence, conditional coverage, traffic light at 2 levels, and the ES test.
     assert json.loads(query.stdout) == [{"n": 9}]
+
+
+def test_simulate_and_evaluate_execution_read_a_nightly_config(tmp_path) -> None:
+    config = tmp_path / "nightly.toml"
+    config.write_text('seed = 7\n[execution]\nspec = "calm"\n', encoding="utf-8")
+    # The config's execution scenario is the default, and it is checked: calm has no order book
+    # execution section, so the command stops with the field named.
+    _one_line_error(["evaluate-execution", "--config", str(config)], "execution.spec")
+    config.write_text("seed = 7\n", encoding="utf-8")
+    db = tmp_path / "risk.duckdb"
+    arguments = ["simulate", "--spec", "calm", "--paths", "4", "--steps", "5", "--db", str(db)]
+    result = runner.invoke(app, [*arguments, "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    assert "simulate-calm-7" in result.output  # the run id carries the config's seed
