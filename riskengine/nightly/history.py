@@ -122,7 +122,7 @@ class PriceHistory:
         )
 
 
-def default_history() -> PriceHistory:
+def default_history(assets: Sequence[str] | None = None) -> PriceHistory:
     """The built-in history: two indices and ten stocks, read from installed packages.
 
     Columns, in this order:
@@ -141,13 +141,21 @@ def default_history() -> PriceHistory:
     The sources are inner-joined on dates, which leaves river's span, 2013-02-11
     to 2018-02-06 (1,257 trading days, on all of which both indices also have a
     close). ``dropped_rows`` is 0: trimming the indices' longer history to the
-    common span is not a missing price. Nothing is cached; a call takes well
-    under 0.1 s once the packages are imported.
+    common span is not a missing price. When ``assets`` names only the indices,
+    the stocks are left out of the join and the indices' own history is kept:
+    1999-01-04 to 2018-12-31, 2008 included. Nothing is cached; a call takes
+    well under 0.1 s once the packages are imported.
+
+    Parameters
+    ----------
+    assets : sequence of str, optional
+        The assets the caller will keep (selection and order are left to
+        :func:`load_history`); only decides whether the stocks join.
 
     Returns
     -------
     PriceHistory
-        12 assets, about 1,257 rows.
+        12 assets, about 1,257 rows (or the two indices, about 5,030 rows).
 
     Examples
     --------
@@ -156,6 +164,8 @@ def default_history() -> PriceHistory:
     (('SPX', 'NDX', 'AAPL'), 12)
     >>> history.summary()["first_date"], history.summary()["last_date"]
     ('2013-02-11', '2018-02-06')
+    >>> default_history(["SPX", "NDX"]).summary()["first_date"]
+    '1999-01-04'
     """
     # Imported here: loading a user's file should not pay for importing river and arch.
     import arch.data.nasdaq
@@ -171,7 +181,8 @@ def default_history() -> PriceHistory:
     stock_returns = stock_returns.drop(columns="next_day_return").set_index("date").sort_index()
     stock_prices = 100.0 * (1.0 + stock_returns / 100.0).cumprod()
     frames = [series.rename(name) for name, series in indices.items()]
-    frames += [stock_prices[ticker] for ticker in stock_prices.columns]
+    if assets is None or not set(assets) <= set(indices):
+        frames += [stock_prices[ticker] for ticker in stock_prices.columns]
     joined = pd.concat(frames, axis=1, join="inner").sort_index()
     return PriceHistory(_fresh_frame(joined, list(joined.columns)), DEFAULT_SOURCE, 0)
 
@@ -237,11 +248,13 @@ def load_history(
 
     Examples
     --------
-    >>> history = load_history(assets=["NDX", "SPX"], start="2018-01-01")
-    >>> history.summary()
+    >>> history = load_history(assets=["NDX", "SPX"], start="2018-12-01")
+    >>> history.summary()  # the indices alone keep their own history, to 2018-12-31
     {'source': 'built-in: arch.data sp500/nasdaq + river SP500Stocks',
-     'assets': ['NDX', 'SPX'], 'first_date': '2018-01-02', 'last_date': '2018-02-06',
-     'rows': 25, 'dropped_rows': 0}
+     'assets': ['NDX', 'SPX'], 'first_date': '2018-12-03', 'last_date': '2018-12-31',
+     'rows': 19, 'dropped_rows': 0}
+    >>> load_history(assets=["SPX", "AAPL"]).summary()["first_date"]  # a stock joins: 2013-
+    '2013-02-11'
     >>> load_history(assets=["SPX", "GOLD"])
     Traceback (most recent call last):
     riskengine.errors.UnknownAsset: assets: 'GOLD' not in built-in: ...; available: [...]
@@ -258,7 +271,7 @@ def load_history(
     if source is None:
         if table is not None:
             raise InvalidInput("table", f"only for a DuckDB source, not the {DEFAULT_SOURCE}")
-        wide = default_history().prices
+        wide = default_history(selected).prices
         description = DEFAULT_SOURCE
     else:
         raw, description = _read_source(source, table)

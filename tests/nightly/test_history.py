@@ -525,3 +525,13 @@ def test_duckdb_table_survives_an_injection_attempt(tmp_path):
     with pytest.raises(InvalidInput):
         load_history(path, table='prices"; DROP TABLE prices; --')
     assert load_history(path, table="prices").assets == ("A", "B")
+
+
+def test_the_indices_alone_keep_their_own_history() -> None:
+    history = load_history(assets=["NDX", "SPX"])
+    assert history.assets == ("NDX", "SPX")
+    summary = history.summary()
+    assert (summary["first_date"], summary["last_date"]) == ("1999-01-04", "2018-12-31")
+    assert summary["dropped_rows"] == 0
+    # With a stock in the book, the common span is river's.
+    assert load_history(assets=["SPX", "KO"]).summary()["first_date"] == "2013-02-11"
