@@ -343,7 +343,9 @@ def evaluate_execution(
 
         if first_seed + episodes > 2**32:
             raise ValueError("--first-seed: first_seed + episodes must be <= 2**32")
-        identifier = run_id or f"evaluate-execution-{spec}-{first_seed}"
+        from riskengine.sim import load_spec
+
+        identifier = run_id or f"evaluate-execution-{load_spec(spec).name}-{first_seed}"
         store = None if db is None else open_store(db)
         try:
             if store is not None:
@@ -549,40 +551,19 @@ def backtest(
 
     def action() -> None:
         import riskengine
-        from riskengine.nightly.backtest import backtest_history
-        from riskengine.nightly.history import load_history
+        from riskengine.nightly.run import configured_backtest, configured_history
         from riskengine.store import open_store
 
         settings = _with_data(_nightly_config(config, seed), data, table, assets, start, end)
-        source = settings.data
-        history = load_history(
-            source.source,
-            table=source.table,
-            assets=source.assets,
-            date_column=source.date_column,
-            start=source.start,
-            end=source.end,
-        )
-        engine_config = settings.engine_config(history.assets)
+        history = configured_history(settings)
+        settings.engine_config(history.assets)  # a bad engine table fails before any work
         identifier = run_id or f"backtest-{history.prices.index[-1]:%Y-%m-%d}-s{settings.seed}"
         store = None if db is None else open_store(db)
         try:
             if store is not None:
                 store.check_new_run(identifier, replace=replace)
-            book = settings.book.notional or dict.fromkeys(
-                history.assets, engine_config.capital / len(history.assets)
-            )
             with err_console.status("warm-up, out-of-sample replay, refit, backtests"):
-                result = backtest_history(
-                    history.prices,
-                    engine_config,
-                    book=book,
-                    warmup=settings.backtest.warmup,
-                    var_levels=settings.backtest.var_levels,
-                    es_level=settings.backtest.es_level,
-                    window=settings.backtest.window,
-                    seed=settings.seed,
-                )
+                result = configured_backtest(settings, history)
             if store is not None:
                 stored = settings.to_mapping() | {
                     "command": "backtest",
@@ -596,10 +577,8 @@ def backtest(
                     code_version=riskengine.__version__,
                     replace=replace,
                 ) as run:
-                    run.write("risk_metrics", result.risk_metrics_table())
-                    run.write("limits", result.limits_table())
-                    run.write("backtests", result.backtests_table())
-                    run.write("forecast_scores", result.forecast_scores_table())
+                    for name, rows in result.tables():
+                        run.write(name, rows)
         finally:
             if store is not None:
                 store.close()

@@ -71,12 +71,15 @@ import datetime as dt
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+from riskengine.errors import InvalidInput
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -86,6 +89,7 @@ __all__ = [
     "Store",
     "StoreBusy",
     "open_store",
+    "read_user_table",
 ]
 
 SCHEMA_VERSION = 2
@@ -250,6 +254,69 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
+def read_user_table(path: str | os.PathLike[str], table: str | None) -> Any:
+    """A user's own DuckDB table (or view) as a pandas DataFrame, read-only.
+
+    For the nightly run's price history (``riskengine nightly --data file.duckdb
+    --table closes``): ``table`` is matched against the file's catalogue before
+    any SQL is built, so it cannot inject SQL, and no extension is ever
+    installed or loaded. Errors name ``source`` (unreadable file) or ``table``.
+    """
+    path = Path(path)
+    # Never install or load an extension on the user's behalf (e.g. for a SQLite .db file):
+    # that would reach the network.
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    with path.open("rb") as file:
+        is_sqlite = file.read(16) == b"SQLite format 3\x00"
+    if is_sqlite:  # a common .db; say so rather than relay duckdb's missing-extension error
+        raise InvalidInput("source", f"{path}: cannot read (a SQLite database, not DuckDB)")
+    try:
+        connection = duckdb.connect(str(path), read_only=True, config=config)
+    except duckdb.Error as error:
+        raise _unreadable_source(path, error) from None
+    try:
+        try:
+            catalogue = connection.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables"
+                " WHERE table_catalog = current_database()"
+                " ORDER BY table_schema, table_name"
+            ).fetchall()
+        except duckdb.Error as error:
+            raise _unreadable_source(path, error) from None
+        names = [name if schema == "main" else f"{schema}.{name}" for schema, name in catalogue]
+        if table is None:
+            raise InvalidInput("table", f"required for a DuckDB source; tables in {path}: {names}")
+        if not isinstance(table, str):
+            raise InvalidInput("table", f"expected a table name, got {type(table).__name__}")
+        matches = [
+            (schema, name) for schema, name in catalogue if table in (name, f"{schema}.{name}")
+        ]
+        if len(matches) != 1:
+            problem = "no such table" if not matches else "ambiguous; qualify it with its schema"
+            raise InvalidInput("table", f"{table!r}: {problem} in {path}; tables: {names}")
+        schema, name = matches[0]
+        # Built from the catalogue's own names, quoted, never from the caller's string.
+        quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
+        try:
+            with warnings.catch_warnings():
+                # duckdb's pandas conversion may warn about pandas' own deprecations.
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                frame = connection.execute(f"SELECT * FROM {quoted}").df()
+        except duckdb.Error as error:
+            raise _unreadable_source(path, error) from None
+    finally:
+        connection.close()
+    return frame
+
+
+def _unreadable_source(path: Path, error: BaseException) -> InvalidInput:
+    lines = str(error).strip().splitlines()
+    return InvalidInput(
+        "source", f"{path}: cannot read ({lines[0] if lines else type(error).__name__})"
+    )
+
+
 class StoreBusy(RuntimeError):
     """Another process holds the database file: retry later, or read the Parquet export."""
 
@@ -370,8 +437,11 @@ class Store:
         except duckdb.Error as error:
             raise ValueError(f"sql: {_first_line(error)}") from None
 
-    def check_new_run(self, run_id: str, *, replace: bool = False) -> None:
-        """Refuse a bad or already used run id (unless ``replace``) before any work starts."""
+    def check_new_run(self, run_id: str, *, replace: bool = False) -> str | None:
+        """Refuse a bad or already used run id (unless ``replace``) before any work starts.
+
+        Returns the status of the run being replaced (None for a new id).
+        """
         _check_run_id(run_id)
         existing = self._connection.execute(
             "SELECT status FROM runs WHERE run_id = ?", [run_id]
@@ -380,6 +450,7 @@ class Store:
             raise FileExistsError(
                 f"run_id: run {run_id!r} already exists ({existing[0]}); use replace to redo it"
             )
+        return None if existing is None else existing[0]
 
     @contextlib.contextmanager
     def run(
@@ -399,11 +470,10 @@ class Store:
         """
         if self.read_only:
             raise ValueError(f"{self.path}: store opened read-only")
-        self.check_new_run(run_id, replace=replace)
+        existing = self.check_new_run(run_id, replace=replace)
         now = clock or (lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
         config_text = json.dumps(config, sort_keys=True)
         con = self._connection
-        existing = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
         con.begin()
         if existing is not None:
             self._delete_run(run_id)

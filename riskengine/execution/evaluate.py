@@ -44,7 +44,7 @@ from riskengine._validation import as_float, as_int
 from riskengine.execution import env as execution_env
 from riskengine.execution.env import EnvParams
 from riskengine.execution.policy import ExecutionPolicy
-from riskengine.sim._devices import map_over_devices
+from riskengine.sim._devices import _jitted, map_over_devices
 
 __all__ = ["EVALUATION_STREAM", "REGIMES", "EvaluationResult", "evaluate", "run_episodes"]
 
@@ -252,9 +252,6 @@ class EvaluationResult:
         return rows
 
 
-_set_on_one_device = jax.jit(_episodes_of_set, static_argnames=("policies",))
-
-
 def run_episodes(
     policies: Mapping[str, ExecutionPolicy], spec: Any, seeds: Iterable[int]
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -270,7 +267,7 @@ def run_episodes(
     params = _resolve_params(spec)
     seed_array = _seed_array(seeds)
     names = tuple(policies)
-    out = _set_on_one_device(
+    out = _jitted(_episodes_of_set, ("policies",))(
         jnp.asarray(seed_array, dtype=jnp.uint32),
         params,
         policies=tuple(policies[name] for name in names),

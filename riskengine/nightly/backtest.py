@@ -87,7 +87,7 @@ import pyarrow as pa
 from scipy.signal import lfilter
 from scipy.special import ndtri
 
-from riskengine.engine import Engine, EngineConfig, RiskHistory
+from riskengine.engine import Engine, EngineConfig, RiskHistory, RiskState
 from riskengine.errors import (
     InvalidInput,
     InvalidPrice,
@@ -106,6 +106,7 @@ from riskengine.scoring import (
     portfolio_qlike,
     qlike,
     sample_student_t_returns,
+    student_t_var_es,
     var_backtest,
 )
 
@@ -252,10 +253,38 @@ def historical_var_es(
     return -quantile, -tail_mean
 
 
-def _normal_var_es(variance: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
-    z = float(ndtri(tail))
-    sigma = np.sqrt(np.maximum(variance, 0.0))
-    return -z * sigma, sigma * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) / tail
+def _with_state_as_last(history: RiskHistory, state: RiskState) -> RiskHistory:
+    """``history`` with its last step's forecasts, limits and state taken from ``state``."""
+
+    def last(array: np.ndarray, value: Any) -> np.ndarray:
+        out = np.array(array, copy=True)
+        out[-1] = value
+        return out
+
+    risk_aversion, participation, urgency, policy = history.execution
+    params = state.execution
+    return dataclasses.replace(
+        history,
+        covariance=last(history.covariance, state.covariance),
+        mean=last(history.mean, state.mean),
+        regime_proba=last(history.regime_proba, state.regime_proba),
+        stressed_regime=last(history.stressed_regime, state.stressed_regime),
+        changepoint=last(history.changepoint, state.changepoint),
+        innovations=(*history.innovations[:-1], state.innovations),
+        position_limits=last(history.position_limits, state.limits.position),
+        gross_limits=last(history.gross_limits, state.limits.gross),
+        net_limits=last(history.net_limits, state.limits.net),
+        order_limits=last(history.order_limits, state.limits.order),
+        execution=(
+            last(risk_aversion, params.risk_aversion),
+            last(participation, params.participation_cap),
+            last(urgency, params.urgency),
+            (*policy[:-1], params.policy_id),
+        ),
+        trading_state=(*history.trading_state[:-1], state.trading_state),
+        equity=last(history.equity, state.equity),
+        models_ready=last(history.models_ready, state.models_ready),
+    )
 
 
 # ---------------------------------------------------------------------- the engine's numbers
@@ -456,11 +485,11 @@ class HistoryBacktest:
     Attributes
     ----------
     engine : Engine
-        Today's engine: after the replay and the nightly ``refit()``. Its
-        ``state`` is the last replay state (``Engine.refit`` does not recompute
-        it; the refit keeps the filtered covariance, so the forecasts agree).
+        Today's engine: after the replay and the nightly ``refit()``, which
+        recomputes its ``state`` with the refitted models.
     history : RiskHistory
-        The replay's states.
+        The replay's states, the last one replaced by ``engine.state`` (today's
+        forecasts come from the refitted models; the last day is never tested).
     dates : pandas.DatetimeIndex
         The replayed days (``as_of``).
     weights : numpy.ndarray, (T, N)
@@ -646,6 +675,15 @@ class HistoryBacktest:
                 for name, kind, column in zip(names, kinds, columns, strict=True)
             }
         )
+
+    def tables(self) -> list[tuple[str, pa.Table]]:
+        """``(store table, rows)`` for everything the backtest writes, in writing order."""
+        return [
+            ("risk_metrics", self.risk_metrics_table()),
+            ("limits", self.limits_table()),
+            ("backtests", self.backtests_table()),
+            ("forecast_scores", self.forecast_scores_table()),
+        ]
 
     def summary(self) -> list[dict]:
         """Rows for a readable table: backtests first, then the forecast scores.
@@ -858,6 +896,9 @@ def backtest_history(
     dates = index[warmup + 1 :]
     history = engine.replay(dates.to_numpy(dtype="datetime64[ns]"), matrix[warmup + 1 :])
     engine.refit()
+    # Today's row is what the refitted engine answers, so the store, the summary and the
+    # scenarios all read one VaR for today; earlier rows stay as forecast out of sample.
+    history = _with_state_as_last(history, engine.state)
 
     steps = len(dates)
     equity = history.equity
@@ -881,7 +922,7 @@ def backtest_history(
     ewma_variance = np.einsum("ti,tij,tj->t", weights, ewma_covariance, weights)
     ewma_var, ewma_es, hist_var, hist_es = {}, {}, {}, {}
     for level, tail in tails.items():
-        ewma_var[level], ewma_es[level] = _normal_var_es(ewma_variance, tail)
+        ewma_var[level], ewma_es[level] = student_t_var_es(ewma_variance, np.inf, tail)
         hist_var[level], hist_es[level] = historical_var_es(
             log_returns, weights, first=first, tail=tail
         )
@@ -935,7 +976,6 @@ def backtest_history(
         backtests=backtests,
         es_backtests=es_backtests,
         forecast_scores=scores,
-        # The refit keeps the filtered covariance, so the last state's forecast is today's.
         correlation=engine.state.correlation,
         correlation_calm=correlation[calm].mean(axis=0) if calm.any() else None,
         calm_days=int(calm.sum()),

@@ -156,8 +156,9 @@ class BacktestSection:
     window: int = 250
 
     def __post_init__(self) -> None:
-        _int(self.warmup, "backtest.warmup", low=2)
-        _int(self.window, "backtest.window", low=20)
+        # The historical-simulation baseline needs 250 past days before the first forecast.
+        object.__setattr__(self, "warmup", _int(self.warmup, "backtest.warmup", low=250))
+        object.__setattr__(self, "window", _int(self.window, "backtest.window", low=20))
         levels = self.var_levels
         _check(
             isinstance(levels, Sequence) and not isinstance(levels, str) and len(levels) > 0,
@@ -194,10 +195,22 @@ class ScenarioSection:
     store_paths: bool = True
 
     def __post_init__(self) -> None:
-        _int(self.paths, "scenarios.paths", low=1, high=10_000_000)
-        _int(self.horizon, "scenarios.horizon", low=1, high=2_520)
-        _int(self.stress_paths, "scenarios.stress_paths", low=1, high=10_000_000)
-        _int(self.shard_paths, "scenarios.shard_paths", low=1, high=1_000_000)
+        object.__setattr__(
+            self, "paths", _int(self.paths, "scenarios.paths", low=1, high=10_000_000)
+        )
+        object.__setattr__(
+            self, "horizon", _int(self.horizon, "scenarios.horizon", low=1, high=2_520)
+        )
+        object.__setattr__(
+            self,
+            "stress_paths",
+            _int(self.stress_paths, "scenarios.stress_paths", low=1, high=10_000_000),
+        )
+        object.__setattr__(
+            self,
+            "shard_paths",
+            _int(self.shard_paths, "scenarios.shard_paths", low=1, high=1_000_000),
+        )
         stress = _names(self.stress, "scenarios.stress")
         _check(len(set(stress)) == len(stress), "scenarios.stress", f"duplicates in {list(stress)}")
         for i, name in enumerate(stress):
@@ -217,8 +230,14 @@ class ExecutionSection:
 
     def __post_init__(self) -> None:
         _check(isinstance(self.spec, str) and self.spec != "", "execution.spec", "expected a name")
-        _int(self.episodes, "execution.episodes", low=0, high=1_000_000)
-        _int(self.shard_episodes, "execution.shard_episodes", low=1, high=100_000)
+        object.__setattr__(
+            self, "episodes", _int(self.episodes, "execution.episodes", low=0, high=1_000_000)
+        )
+        object.__setattr__(
+            self,
+            "shard_episodes",
+            _int(self.shard_episodes, "execution.shard_episodes", low=1, high=100_000),
+        )
         _check(
             self.policy_id is None or (isinstance(self.policy_id, str) and self.policy_id != ""),
             "execution.policy_id",
@@ -277,7 +296,7 @@ class NightlyConfig:
     execution: ExecutionSection = dataclasses.field(default_factory=ExecutionSection)
 
     def __post_init__(self) -> None:
-        _int(self.seed, "seed", low=0, high=2**32 - 1)
+        object.__setattr__(self, "seed", _int(self.seed, "seed", low=0, high=2**32 - 1))
         _check(isinstance(self.engine, Mapping), "engine", "expected a table")
         _check("assets" not in self.engine, "engine.assets", "comes from the data (data.assets)")
         allowed = sorted(field.name for field in dataclasses.fields(EngineConfig))

@@ -22,8 +22,6 @@ import numpy as np
 from riskengine.execution import env as execution_env
 from riskengine.execution.evaluate import REGIMES, EvaluationResult, run_episodes
 from riskengine.execution.policy import ExecutionPolicy
-from riskengine.execution.policy_store import weights_digest
-from riskengine.execution.ppo import PPOPolicy
 from riskengine.execution.workflow import standard_policies
 from riskengine.nightly.shards import Backend, shard_ranges, stream_seed
 
@@ -55,25 +53,21 @@ def params_in_regime(params: execution_env.EnvParams, regime: int) -> execution_
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ExecutionTask:
-    """One shard of episodes for every policy; ``key`` names the policy set for worker caches."""
+    """One shard of episodes for every policy (``seeds`` padded to the shard size)."""
 
-    key: str
     policies: dict[str, ExecutionPolicy]
     params: execution_env.EnvParams
     seeds: np.ndarray  # (shard,) uint32, padded
     n: int
 
 
-# The jitted episode runner takes a policy as a static argument (hashed by identity);
-# a worker keeps the first copy of a policy set it receives so later shards reuse
-# the compiled programs instead of compiling again for every unpickled copy.
-_POLICY_SETS: dict[str, dict[str, ExecutionPolicy]] = {}
-
-
 def run_execution_shard(task: ExecutionTask) -> dict[str, dict[str, np.ndarray]]:
-    """Every policy on the shard's episodes (runs in a worker: module-level, pure)."""
-    policies = _POLICY_SETS.setdefault(task.key, task.policies)
-    out = run_episodes(policies, task.params, task.seeds)
+    """Every policy on the shard's episodes (runs in a worker: module-level, pure).
+
+    Policies compare by value (the trained one by its weights), so every shard a
+    worker receives reuses the program compiled for the first.
+    """
+    out = run_episodes(task.policies, task.params, task.seeds)
     return {name: {k: v[: task.n] for k, v in data.items()} for name, data in out.items()}
 
 
@@ -125,14 +119,10 @@ def evaluate_today(
     params = params_in_regime(execution_env.make_params(spec), regime)
     policies = standard_policies(params, policy_id=policy_id)
     first = stream_seed(run_seed, "execution")
-    # Content, not identity: a retrained policy under the same id gets a new key.
-    trained = policies.get("rl")
-    digest = weights_digest(trained) if isinstance(trained, PPOPolicy) else "-"
-    key = f"{spec}|{policy_id}|{digest}|{regime}|{first}"
     tasks = []
     for start, stop in shard_ranges(episodes, shard_episodes):
         seeds = (first + np.arange(start, start + shard_episodes, dtype=np.uint64)) % 2**32
-        tasks.append(ExecutionTask(key, policies, params, seeds.astype(np.uint32), stop - start))
+        tasks.append(ExecutionTask(policies, params, seeds.astype(np.uint32), stop - start))
     shards = backend.map(run_execution_shard, tasks, progress)
     episodes_by_policy = {
         name: {k: np.concatenate([s[name][k] for s in shards]) for k in shards[0][name]}

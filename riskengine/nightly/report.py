@@ -810,8 +810,14 @@ def _scenario_table(metrics: pd.DataFrame) -> str:
         chosen = metrics[metrics["spec"] == spec]
         horizon = chosen["horizon"].dropna()
         row = [_text(spec), _text(int(horizon.iloc[0]) if not horizon.empty else None)]
-        # Every scenario metric is a share of book value (or of paths): shown in percent.
-        row += [_number(_scenario_value(chosen, m, lv), ".2%") for m, lv, _ in columns]
+        # Losses are shares of book value and regime counts shares of paths (percent); the
+        # gross limits are currency notionals.
+        row += [
+            _number(
+                _scenario_value(chosen, m, lv), ",.0f" if m.startswith("gross_limit") else ".2%"
+            )
+            for m, lv, _ in columns
+        ]
         rows.append(row)
     headers = ["spec", "horizon (steps)", *(c[2] for c in columns)]
     return _table(headers, rows, numeric=set(range(1, len(headers))))
@@ -1088,7 +1094,10 @@ def write_report(store: Store, run_id: str, directory: str | os.PathLike[str]) -
         (
             "scenario_metrics",
             "Scenario metrics",
-            _caption("Losses and gross limits as a share of book value (positive = loss).")
+            _caption(
+                "Losses as a share of book value (positive = loss); gross limits in currency, "
+                "from the engine's limit chain fed each path's true risk."
+            )
             + "\n"
             + _scenario_table(scenario_metrics),
         ),

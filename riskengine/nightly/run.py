@@ -48,7 +48,14 @@ from riskengine.nightly.scenarios import (
 from riskengine.nightly.shards import Backend, LocalBackend
 from riskengine.store import open_store
 
-__all__ = ["NightlyResult", "Progress", "default_run_id", "run_nightly"]
+__all__ = [
+    "NightlyResult",
+    "Progress",
+    "configured_backtest",
+    "configured_history",
+    "default_run_id",
+    "run_nightly",
+]
 
 
 class Progress(Protocol):
@@ -133,10 +140,38 @@ class NightlyResult:
         return [{"measure": measure, "value": value} for measure, value in rows]
 
 
-def _book(config: NightlyConfig, assets: tuple[str, ...], capital: float) -> dict[str, float]:
-    if config.book.notional is not None:
-        return dict(config.book.notional)
-    return dict.fromkeys(assets, capital / len(assets))
+def configured_history(config: NightlyConfig) -> PriceHistory:
+    """The price history ``config.data`` names (the shipped data by default)."""
+    data = config.data
+    return load_history(
+        data.source,
+        table=data.table,
+        assets=data.assets,
+        date_column=data.date_column,
+        start=data.start,
+        end=data.end,
+    )
+
+
+def configured_backtest(config: NightlyConfig, history: PriceHistory) -> HistoryBacktest:
+    """Steps 2-3 as ``config`` sets them: warm-up, out-of-sample replay, refit, backtests.
+
+    The book is ``config.book.notional``, or the engine's capital split equally.
+    """
+    engine_config = config.engine_config(history.assets)
+    book = config.book.notional
+    if book is None:
+        book = dict.fromkeys(history.assets, engine_config.capital / len(history.assets))
+    return backtest_history(
+        history.prices,
+        engine_config,
+        book=book,
+        warmup=config.backtest.warmup,
+        var_levels=config.backtest.var_levels,
+        es_level=config.backtest.es_level,
+        window=config.backtest.window,
+        seed=config.seed,
+    )
 
 
 def run_nightly(
@@ -172,33 +207,15 @@ def run_nightly(
         raise TypeError(f"config: expected a NightlyConfig, got {type(config).__name__}")
     backend = backend or LocalBackend()
     progress = progress or _Silent()
-    data = config.data
-    if history is None:
-        history = load_history(
-            data.source,
-            table=data.table,
-            assets=data.assets,
-            date_column=data.date_column,
-            start=data.start,
-            end=data.end,
-        )
+    history = history or configured_history(config)
     assets = history.assets
-    engine_config = config.engine_config(assets)
+    config.engine_config(assets)  # a bad engine table fails before the store is touched
     run_id = run_id or default_run_id(history, config.seed)
     with open_store(db) as store:
         store.check_new_run(run_id, replace=replace)
 
         progress.stage("backtest: warm-up, replay, refit", None)
-        backtest = backtest_history(
-            history.prices,
-            engine_config,
-            book=_book(config, assets, engine_config.capital),
-            warmup=config.backtest.warmup,
-            var_levels=config.backtest.var_levels,
-            es_level=config.backtest.es_level,
-            window=config.backtest.window,
-            seed=config.seed,
-        )
+        backtest = configured_backtest(config, history)
         engine = backtest.engine
         book = BookPosition.from_engine(engine)
         section = config.scenarios
@@ -257,12 +274,7 @@ def run_nightly(
                 progress=advance,
             )
 
-        tables: list[tuple[str, Any]] = [
-            ("risk_metrics", backtest.risk_metrics_table()),
-            ("limits", backtest.limits_table()),
-            ("backtests", backtest.backtests_table()),
-            ("forecast_scores", backtest.forecast_scores_table()),
-        ]
+        tables: list[tuple[str, Any]] = backtest.tables()
         for scenario in scenarios:
             tables.append(("scenario_metrics", scenario.metrics_table()))
             tables.append(("scenario_results", scenario.results_table()))

@@ -52,7 +52,7 @@ import pyarrow as pa
 from riskengine.engine import Engine, EngineConfig, RiskHistory
 from riskengine.engine.engine import engine_limit_chain
 from riskengine.nightly.shards import Backend, shard_ranges, stream_seed
-from riskengine.risk.limits import LimitInputs, Limits
+from riskengine.risk.limits import LimitInputs, Limits, unit_gross_var
 from riskengine.sim.market import (
     MarketParams,
     MarketScenarios,
@@ -95,6 +95,7 @@ class BookPosition:
     engine: Mapping[str, Any]
     chain_state: tuple
     tail_scale: float
+    var_level: float = 0.99
 
     @classmethod
     def from_engine(cls, engine: Engine) -> BookPosition:
@@ -111,6 +112,7 @@ class BookPosition:
             engine=config.to_mapping(),
             chain_state=engine.limit_chain_state,
             tail_scale=float(tail),
+            var_level=config.dynamic.var_level,
         )
 
 
@@ -301,17 +303,11 @@ def _scenario_limits(
 ) -> dict[str, np.ndarray]:
     """The engine's limit chain along each path, fed the path's true risk (an oracle)."""
     book = task.book
-    config = EngineConfig.from_mapping(dict(book.engine))
     chain = _chain(json.dumps(book.engine, sort_keys=True))
-    z = statistics.NormalDist().inv_cdf(config.dynamic.var_level)
     volatility = np.sqrt(variance.astype(np.float64))  # (P, H, N)
-    direction = book.notional
-    gross = np.abs(direction).sum()
-    scaled = volatility * direction  # sigma_i w_i
-    quadratic = np.einsum("phi,phij,phj->ph", scaled, task.correlation[regime], scaled)
-    # A flat book is charged its riskiest single asset, as the engine does.
-    unit = np.sqrt(quadratic) / gross if gross > 0 else volatility.max(axis=2)
-    var_per_gross = z * unit * book.tail_scale
+    covariance = volatility[..., :, None] * task.correlation[regime] * volatility[..., None, :]
+    # The engine's limit input: VaR per unit of gross in the book's direction, fitted tail.
+    var_per_gross = unit_gross_var(covariance, book.notional, book.var_level) * book.tail_scale
     stressed = (regime >= task.stressed_from).astype(np.float64)
     changepoint = np.zeros(regime.shape, dtype=bool)
     changepoint[:, 1:] = regime[:, 1:] > regime[:, :-1]

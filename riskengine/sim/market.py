@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from riskengine._validation import as_int, check_seed
-from riskengine.sim._devices import map_over_devices
+from riskengine.sim._devices import _jitted, map_over_devices
 from riskengine.sim.market_spec import MarketSpec
 from riskengine.sim.specs import ScenarioSpec, load_spec
 
@@ -290,7 +290,7 @@ def simulate_keys(keys: jax.Array, params: MarketParams, n_steps: int) -> Market
     one compiled program per shape, never split over devices, so a shard gives
     the same bits in any process.
     """
-    return _jitted_paths(keys, params, n_steps=n_steps)
+    return _jitted(_simulate_paths, ("n_steps",))(keys, params, n_steps=n_steps)
 
 
 def _simulate_paths(keys: jax.Array, params: MarketParams, n_steps: int) -> MarketStep:
@@ -326,9 +326,6 @@ def _simulate_paths(keys: jax.Array, params: MarketParams, n_steps: int) -> Mark
     drift = params.mu[regime] + params.jump_prob[regime][..., None] * params.jump_mean[regime]
     emitted = MarketStep(drift + innovation, h + jump_variance, regime)
     return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), emitted)
-
-
-_jitted_paths = jax.jit(_simulate_paths, static_argnames=("n_steps",))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
