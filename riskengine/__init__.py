@@ -20,8 +20,7 @@ scoring
     Forecast scores, VaR / ES backtests, detection metrics.
 """
 
-__version__ = "0.1.0"  # before the imports: riskengine.snapshot reads it
-
+from riskengine._version import __version__
 from riskengine.engine import Engine, EngineConfig, RiskHistory, RiskState
 from riskengine.errors import (
     InvalidConfig,

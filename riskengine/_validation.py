@@ -1,19 +1,23 @@
-"""Field-naming validation helpers shared by the scenario-spec parsers.
+"""Field-naming validation helpers shared by the spec parsers, the engine and the nightly run.
 
 Every helper takes the dotted ``field`` path of the value it checks
 (``"market.regimes[1].alpha"``) and raises :class:`ValueError` or
 :class:`TypeError` with that path in the message, so a user editing a TOML
-spec knows exactly which line to fix.
+spec knows exactly which line to fix. :func:`check_price_matrix` raises
+:class:`~riskengine.errors.InvalidPrice` (a ``ValueError``), as the engine's
+boundary does.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from riskengine.errors import InvalidPrice
 
 __all__ = [
     "as_array",
@@ -21,6 +25,7 @@ __all__ = [
     "as_int",
     "check_correlation",
     "check_keys",
+    "check_price_matrix",
     "check_seed",
     "check_stochastic_matrix",
 ]
@@ -198,3 +203,36 @@ def check_correlation(matrix: np.ndarray, *, field: str) -> np.ndarray:
     if smallest <= 1e-10:
         raise ValueError(f"{field}: not positive definite (smallest eigenvalue {smallest:.3g})")
     return np.linalg.cholesky(matrix)
+
+
+def check_price_matrix(
+    matrix: np.ndarray, assets: Sequence[str], *, field: str, dates: Sequence[Any] | None = None
+) -> None:
+    """Require every price of a (T, N) matrix (columns in ``assets`` order) to be finite and > 0.
+
+    Raises :class:`~riskengine.errors.InvalidPrice` naming the first bad price
+    in row order: ``field[row][asset]`` for a bare matrix, or ``field[asset]``
+    with the row's date when the rows have ``dates`` (a frame's index).
+
+    >>> prices, assets = np.array([[100.0, 50.0], [101.0, 0.0]]), ("SPX", "NDX")
+    >>> check_price_matrix(prices[:1], assets, field="prices")
+    >>> check_price_matrix(prices, assets, field="prices")
+    Traceback (most recent call last):
+    riskengine.errors.InvalidPrice: prices[1]['NDX']: must be finite and > 0, got 0.0
+    >>> check_price_matrix(prices, assets, field="p", dates=["2024-01-02", "2024-01-03"])
+    Traceback (most recent call last):
+    riskengine.errors.InvalidPrice: p['NDX']: must be finite and > 0, got 0.0 on 2024-01-03 (row 1)
+    """
+    bad = ~(np.isfinite(matrix) & (matrix > 0))
+    if not bad.any():
+        return
+    row, column = np.argwhere(bad)[0]
+    value = matrix[row, column]
+    if dates is None:
+        raise InvalidPrice(
+            f"{field}[{int(row)}][{assets[column]!r}]", f"must be finite and > 0, got {value}"
+        )
+    raise InvalidPrice(
+        f"{field}[{assets[column]!r}]",
+        f"must be finite and > 0, got {value} on {dates[row]} (row {row})",
+    )

@@ -120,15 +120,13 @@ ReplaceOption = Annotated[bool, typer.Option(help="Replace an existing run with 
 
 
 def _market_table(spec_name: str, seed: int, paths: int, steps: int) -> Table:
-    from riskengine.sim import load_spec, simulate_market
+    from riskengine.nightly.jobs import simulate_job
 
-    spec = load_spec(spec_name)
-    scenarios = simulate_market(spec, seed=seed, n_paths=paths, n_steps=steps)
+    job = simulate_job(spec_name, seed=seed, n_paths=paths, n_steps=steps)
     title = (
-        f"market '{spec.name}': {paths} paths x {steps} steps, seed {seed} "
-        "(volatilities annualised)"
+        f"market '{job.spec}': {paths} paths x {steps} steps, seed {seed} (volatilities annualised)"
     )
-    return render_rows(title, scenarios.summary())
+    return render_rows(title, job.scenarios.summary())
 
 
 @app.command()
@@ -155,33 +153,18 @@ def simulate(
     """Simulate a market scenario and print its per-regime summary (optionally store the paths)."""
 
     def action() -> None:
-        nonlocal seed
-        seed = _nightly_config(config, seed).seed
-        if db is None:
-            console.print(_market_table(spec, seed, paths, steps))
-            return
-        import riskengine
-        from riskengine.sim import load_spec, simulate_market
-        from riskengine.store import open_store
+        from riskengine.nightly.jobs import simulate_job
 
-        scenario = load_spec(spec)
-        scenarios = simulate_market(scenario, seed=seed, n_paths=paths, n_steps=steps)
-        identifier = run_id or f"simulate-{scenario.name}-{seed}"
-        stored = {"command": "simulate", "spec": scenario.name, "paths": paths, "steps": steps}
-        with (
-            open_store(db) as store,
-            store.run(
-                identifier,
-                config=stored,
-                seed=seed,
-                code_version=riskengine.__version__,
-                replace=replace,
-            ) as run,
-        ):
-            rows = run.write("scenario_paths", scenarios.to_arrow(scenario.name))
-        title = f"market '{scenario.name}': {paths} paths x {steps} steps, seed {seed}"
-        console.print(render_rows(title, scenarios.summary()))
-        console.print(f"wrote {rows} rows to {db} as run {identifier!r}")
+        chosen = _nightly_config(config, seed).seed
+        if db is None:
+            console.print(_market_table(spec, chosen, paths, steps))
+            return
+        job = simulate_job(
+            spec, seed=chosen, n_paths=paths, n_steps=steps, db=db, run_id=run_id, replace=replace
+        )
+        title = f"market '{job.spec}': {paths} paths x {steps} steps, seed {chosen}"
+        console.print(render_rows(title, job.scenarios.summary()))
+        console.print(f"wrote {job.rows} rows to {db} as run {job.run_id!r}")
 
     _run(action)
 
@@ -330,53 +313,27 @@ def evaluate_execution(
     """Run TWAP, VWAP, Almgren-Chriss, adaptive AC and the trained policy on the same episodes."""
 
     def action() -> None:
-        nonlocal spec, policy_id
-        import riskengine
-        from riskengine.execution.evaluate import evaluate
+        from riskengine.nightly.jobs import evaluate_execution_job
 
         section = _nightly_config(config, None).execution
-        spec = spec or section.spec
-        policy_id = policy_id or section.policy_id or "execution_ppo_v1"
-        from riskengine.execution.workflow import standard_policies
-        from riskengine.nightly.execution import ExecutionRun
-        from riskengine.store import open_store
-
+        chosen = spec or section.spec
         if first_seed + episodes > 2**32:
             raise ValueError("--first-seed: first_seed + episodes must be <= 2**32")
-        from riskengine.sim import load_spec
-
-        identifier = run_id or f"evaluate-execution-{load_spec(spec).name}-{first_seed}"
-        store = None if db is None else open_store(db)
-        try:
-            if store is not None:
-                store.check_new_run(identifier, replace=replace)
-            policies = standard_policies(spec, policy_id=policy_id)
-            result = evaluate(policies, spec, range(first_seed, first_seed + episodes))
-            if store is not None:
-                stored = {
-                    "command": "evaluate-execution",
-                    "spec": spec,
-                    "episodes": episodes,
-                    "first_seed": first_seed,
-                    "policy_id": policy_id,
-                }
-                with store.run(
-                    identifier,
-                    config=stored,
-                    seed=first_seed,
-                    code_version=riskengine.__version__,
-                    replace=replace,
-                ) as run:
-                    table = ExecutionRun(spec, "all", result).results_table()
-                    run.write("execution_results", table)
-        finally:
-            if store is not None:
-                store.close()
+        job = evaluate_execution_job(
+            chosen,
+            episodes=episodes,
+            first_seed=first_seed,
+            policy_id=policy_id or section.policy_id or "execution_ppo_v1",
+            db=db,
+            run_id=run_id,
+            replace=replace,
+        )
+        result = job.result
         if as_json:
             print(json.dumps(result.summary(), allow_nan=False, default=_json_default))
             return
         console.print(
-            _execution_table(result, f"'{spec}': {episodes} episodes from seed {first_seed}")
+            _execution_table(result, f"'{chosen}': {episodes} episodes from seed {first_seed}")
         )
         rows = []
         for name, row in result.summary().items():
@@ -493,9 +450,9 @@ def nightly(
     def action() -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from riskengine.nightly.report import write_report
         from riskengine.nightly.run import run_nightly
         from riskengine.nightly.shards import make_backend
+        from riskengine.report import write_report
         from riskengine.store import open_store
 
         settings = _with_data(_nightly_config(config, seed), data, table, assets, start, end)
@@ -530,6 +487,17 @@ def nightly(
     _run(action)
 
 
+class _Spinner:
+    """A stage as a rich spinner on stderr, until ``stack`` closes."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+
+    def stage(self, name: str, total: int | None) -> Callable[[int], None]:
+        self._stack.enter_context(err_console.status(name))
+        return lambda units: None
+
+
 @app.command()
 def backtest(
     config: ConfigOption = None,
@@ -550,38 +518,14 @@ def backtest(
     """Replay the history out of sample and backtest the engine's VaR / ES and forecasts."""
 
     def action() -> None:
-        import riskengine
-        from riskengine.nightly.run import configured_backtest, configured_history
-        from riskengine.store import open_store
+        from riskengine.nightly.jobs import backtest_job
 
         settings = _with_data(_nightly_config(config, seed), data, table, assets, start, end)
-        history = configured_history(settings)
-        settings.engine_config(history.assets)  # a bad engine table fails before any work
-        identifier = run_id or f"backtest-{history.prices.index[-1]:%Y-%m-%d}-s{settings.seed}"
-        store = None if db is None else open_store(db)
-        try:
-            if store is not None:
-                store.check_new_run(identifier, replace=replace)
-            with err_console.status("warm-up, out-of-sample replay, refit, backtests"):
-                result = configured_backtest(settings, history)
-            if store is not None:
-                stored = settings.to_mapping() | {
-                    "command": "backtest",
-                    "assets": list(history.assets),
-                    "data": history.summary(),
-                }
-                with store.run(
-                    identifier,
-                    config=stored,
-                    seed=settings.seed,
-                    code_version=riskengine.__version__,
-                    replace=replace,
-                ) as run:
-                    for name, rows in result.tables():
-                        run.write(name, rows)
-        finally:
-            if store is not None:
-                store.close()
+        with contextlib.ExitStack() as spinner:
+            job = backtest_job(
+                settings, db=db, run_id=run_id, replace=replace, progress=_Spinner(spinner)
+            )
+        result, history = job.result, job.history
         rows = result.summary()
         tests = [
             {k: v for k, v in r.items() if k != "table"} for r in rows if r["table"] == "backtests"
@@ -594,7 +538,7 @@ def backtest(
         console.print(render_rows(title, tests))
         console.print(render_rows("forecast scores (lower is better; Mahalanobis ideal 1)", scores))
         if db is not None:
-            console.print(f"stored as run {identifier!r} in {db}")
+            console.print(f"stored as run {job.run_id!r} in {db}")
 
     _run(action)
 
@@ -610,7 +554,7 @@ def report(
     """Write the HTML report (with PNG figures) of one run."""
 
     def action() -> None:
-        from riskengine.nightly.report import write_report
+        from riskengine.report import write_report
         from riskengine.store import open_store
 
         with open_store(db, read_only=True) as store:
@@ -632,9 +576,9 @@ def query(
         from riskengine.store import open_store
 
         with open_store(db, read_only=True) as store:
-            cursor = store.query(sql)
-            columns = [d[0] for d in cursor.description]
-            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            result = store.query(sql)
+        columns = result.column_names
+        rows = result.to_pylist()
         if as_json:
             print(json.dumps(rows, default=str))
             return

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidTimestamp",
     "MissingAsset",
     "UnknownAsset",
+    "unreadable_source",
 ]
 
 
@@ -67,3 +68,17 @@ class InvalidSnapshot(InvalidInput):
 
 class InvalidConfig(InvalidInput):
     """An engine configuration with an unknown field or a value out of range."""
+
+
+def unreadable_source(path: object, error: BaseException) -> InvalidInput:
+    """The error for a user's input file that cannot be read: field ``source``, the reader's reason.
+
+    Only the first line of the reader's message is kept (DuckDB and pandas add
+    multi-line context), so the error stays one line.
+
+    >>> str(unreadable_source("prices.csv", ValueError("bad header\\nat line 3")))
+    'source: prices.csv: cannot read (bad header)'
+    """
+    lines = str(error).strip().splitlines()
+    reason = lines[0] if lines else type(error).__name__
+    return InvalidInput("source", f"{path}: cannot read ({reason})")

@@ -1,7 +1,7 @@
 """Throughput of the JAX limit order book against the plain-Python oracle.
 
 ``measure()`` is called by ``scripts/bench_sim.py``; it compiles once, then
-times :func:`~riskengine.sim.orderbook.simulate_book` on ``n_books`` books
+times :func:`~riskengine.sim.book_rollout.simulate_book` on ``n_books`` books
 for ``n_events`` background events each (split over every local device, and
 copied back to numpy, as a caller gets them).  The JAX figure includes
 drawing the uniforms, computing each book's event rates from its state,
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax
 
-from riskengine.sim import orderbook as ob
+from riskengine.sim.book_rollout import simulate_book
 from riskengine.sim.book_spec import BookSpec
 from tests.sim.reference_book import (
     ReferenceBook,
@@ -63,7 +63,7 @@ def measure(
     def run(seed: int) -> float:
         # The public entry point, numpy conversion included: what a caller gets.
         start = time.perf_counter()
-        ob.simulate_book(spec, seed, n_books, n_events, record_every=record_every)
+        simulate_book(spec, seed, n_books, n_events, record_every=record_every)
         return time.perf_counter() - start
 
     run(0)  # compile

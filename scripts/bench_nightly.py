@@ -39,14 +39,8 @@ def timed_nightly(directory: Path, extra: list[str]) -> tuple[float, int]:
     subprocess.run(command, check=True, capture_output=True, cwd=directory)
     seconds = time.perf_counter() - start
     with open_store(db, read_only=True) as store:
-        tables = [
-            name
-            for (name,) in store.query(
-                "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-                "AND table_name NOT IN ('runs', 'schema_version')"
-            ).fetchall()
-        ]
-        rows = sum(store.query(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
+        runs = store.list_runs().column("run_id").to_pylist()
+        rows = sum(sum(store.row_counts(run_id).values()) for run_id in runs)
     return seconds, rows
 
 

@@ -115,7 +115,7 @@ def engine_explanation(engine: Engine, rest: pd.DataFrame, step: int) -> str:
         price = float(prices[prices.index < "2000-01-01"][asset].iloc[-1])
         again.on_fill(Fill(asset, "buy", notional / price, price))
     again.replay(rest.index[: step + 1].to_numpy(), rest.to_numpy()[: step + 1])
-    return again.state.limits.derivation.summary(again.assets)
+    return again.state.limit_derivation.summary(again.assets)
 
 
 def render(report: dict) -> None:

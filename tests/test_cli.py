@@ -73,7 +73,7 @@ def store_path(tmp_path):
     path = tmp_path / "risk.duckdb"
     with (
         open_store(path) as store,
-        store.run("r1", config={}, seed=0, code_version="t") as run,
+        store.record_run("r1", config={}, seed=0, code_version="t") as run,
     ):
         n = 6
         run.write(

@@ -7,6 +7,11 @@ streaming path.
 A :class:`Case` says how to build a model ready for ``update``, which stream
 to feed it (one observation per row), how to read every query it answers, and
 which inputs ``update`` must refuse.
+
+No look-ahead is checked where it can fail: a batch ``replay`` sees the whole
+input at once, so its outputs up to step t are compared, bit for bit, with
+those of the same replay after every later row was changed. The models' and
+the engine's replay paths are both covered.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
-from arch.data import sp500
+from arch.data import nasdaq, sp500
 from river import datasets
 
 from riskengine.base import OnlineModel
+from riskengine.engine import Engine, EngineConfig
 from riskengine.forecast import (
     EWMACovariance,
     EWMAVol,
@@ -99,6 +106,9 @@ class Case:
     # is fed; None when the model has no replay path.
     replay_read: Callable[[Any], Any] | None = None
     fit_data: np.ndarray | None = None
+    # The keyword arguments that make replay() report what the model says
+    # after each observation instead (None when it reports only before).
+    replay_after: dict[str, str] | None = None
 
 
 CASES: dict[str, Case] = {
@@ -134,6 +144,7 @@ CASES: dict[str, Case] = {
         bad=VECTOR_BAD,
         replay_read=lambda m: m.covariance(),
         fit_data=STOCKS_FIT,
+        replay_after={"forecasts": "after"},
     ),
     "dcc_gjr_refitting": Case(
         lambda: OnlineDCC(vol="GJR", refit_every=60, history=400).fit(STOCKS_FIT),
@@ -142,6 +153,7 @@ CASES: dict[str, Case] = {
         bad=VECTOR_BAD,
         replay_read=lambda m: m.covariance(),
         fit_data=STOCKS_FIT,
+        replay_after={"forecasts": "after"},
     ),
     "ewma_covariance": Case(
         lambda: EWMACovariance(shrinkage=0.1).fit(STOCKS_FIT),
@@ -156,6 +168,7 @@ CASES: dict[str, Case] = {
         read=_regime_path,
         replay_read=lambda m: m.forecast(1)[0],
         fit_data=FIT,
+        replay_after={"output": "filtered"},
     ),
     "regime_hmm_stocks_refitting": Case(
         lambda: OnlineRegimeHMM(features="return_and_log_square", refit_every=60, history=400).fit(
@@ -166,6 +179,7 @@ CASES: dict[str, Case] = {
         bad=VECTOR_BAD,
         replay_read=lambda m: m.forecast(1)[0],
         fit_data=STOCKS_FIT,
+        replay_after={"output": "filtered"},
     ),
     "bocpd": Case(
         lambda: BOCPD(prior_variance=1e-4, direction="up"), STREAM, read=_changepoint_path
@@ -241,12 +255,49 @@ def test_same_inputs_give_bit_identical_outputs(case: Case) -> None:
     )
 
 
-def test_no_look_ahead(case: Case) -> None:
-    # The output at t must not change when observations after t exist.
-    full = _feed(case, case.make(), case.stream)
+def _with_rows_changed(stream: np.ndarray, first: int) -> np.ndarray:
+    """``stream`` with rows ``first`` onwards replaced by other valid observations."""
+    changed = stream.copy()
+    changed[first:] = -3.0 * stream[first:][::-1]  # reversed, sign flipped and scaled
+    return changed
+
+
+def _assert_ignores_later_rows(before: Any, changed: Any, t: int) -> None:
+    """Outputs 0..t bit-identical; some later output moved (the change reached the model)."""
+    before, changed = np.asarray(before), np.asarray(changed)
+    np.testing.assert_array_equal(
+        changed[: t + 1], before[: t + 1], err_msg=f"outputs up to step {t} read later rows"
+    )
+    assert not np.array_equal(changed[t + 1 :], before[t + 1 :]), "the change had no effect"
+
+
+@pytest.mark.parametrize("reads", ["before", "after"])
+def test_replay_does_not_look_ahead(case: Case, reads: str) -> None:
+    # replay() sees the whole batch: its output for step t must not move when
+    # the rows it has not yet been fed at t change. Read before observation t,
+    # those are rows t onwards; read after it, rows t + 1 onwards.
+    if case.replay_read is None:
+        pytest.skip("no replay path")
+    kwargs = {} if reads == "before" else case.replay_after
+    if kwargs is None:
+        pytest.skip("replay reads only before each observation")
+    fitted = pickle.dumps(case.make())  # one fit; each replay starts from a copy
+    reference = pickle.loads(fitted).replay(case.stream, **kwargs)
     for t in (0, 37, 149, len(case.stream) - 50):
-        prefix = _feed(case, case.make(), case.stream[: t + 1])
-        np.testing.assert_array_equal(prefix[-1], full[t])
+        first_unseen = t if reads == "before" else t + 1
+        stream = _with_rows_changed(case.stream, first_unseen)
+        _assert_ignores_later_rows(reference, pickle.loads(fitted).replay(stream, **kwargs), t)
+
+
+def test_update_outputs_do_not_depend_on_later_observations(case: Case) -> None:
+    # A model fed one row at a time cannot read ahead in its own stream; what
+    # can leak later rows is state shared between models (a class-level
+    # buffer, or a fitted model handed in and mutated, as the switch
+    # detector's HMM could be): a run after one on another future would differ.
+    t = len(case.stream) // 2
+    reference = _feed(case, case.make(), case.stream)
+    changed = _feed(case, case.make(), _with_rows_changed(case.stream, t + 1))
+    _assert_ignores_later_rows(reference, changed, t)
 
 
 def test_bad_input_raises_and_leaves_state_unchanged(case: Case) -> None:
@@ -287,3 +338,59 @@ def test_fit_does_not_mutate_its_input(case: Case) -> None:
     data = case.fit_data.copy()
     case.make().clone().fit(data)
     np.testing.assert_array_equal(data, case.fit_data)
+
+
+# ---------------------------------------------------------------- the engine
+CLOSES = pd.concat(
+    {"SPX": sp500.load()["Adj Close"], "NDX": nasdaq.load()["Adj Close"]}, axis=1
+).dropna()
+ENGINE_WARM, ENGINE_LIVE = CLOSES.iloc[:600], CLOSES.iloc[600:800]
+ENGINE_CUTS = (0, 37, 149)
+
+
+@pytest.fixture(scope="module")
+def engine_replays() -> tuple[Any, dict[int, Any]]:
+    """The engine's replay of 200 days (refit every 60); one per cut with later prices moved."""
+    config = EngineConfig.from_mapping({"assets": ["SPX", "NDX"], "models": {"refit_every": 60}})
+    engine = Engine(config)
+    engine.warm_up(ENGINE_WARM)
+    blob = engine.snapshot()
+    timestamps, prices = ENGINE_LIVE.index.to_numpy(), ENGINE_LIVE.to_numpy()
+    reference = Engine.restore(blob).replay(timestamps, prices)
+    changed = {}
+    for t in ENGINE_CUTS:
+        moved = prices.copy()
+        moved[t + 1 :] *= np.exp(np.random.default_rng(t).normal(0.0, 0.02, moved[t + 1 :].shape))
+        changed[t] = Engine.restore(blob).replay(timestamps, moved)
+    return reference, changed
+
+
+def _state_fields(history: Any, t: int, *, limits: bool) -> dict[str, bytes]:
+    """The state after step ``t`` field by field, as bytes: bit-identity for any field type."""
+    state = history[t]
+    return {
+        field.name: pickle.dumps(getattr(state, field.name))
+        for field in dataclasses.fields(state)
+        if (field.name == "limits") == limits
+    }
+
+
+@pytest.mark.parametrize("t", ENGINE_CUTS)
+def test_engine_replay_does_not_look_ahead(engine_replays: tuple, t: int) -> None:
+    # The engine's replay runs the models, the limit chain and the controls over
+    # the whole batch: the states up to step t must not move when later prices do.
+    reference, changed = engine_replays
+    for s in range(t + 1):
+        assert _state_fields(changed[t], s, limits=False) == _state_fields(
+            reference, s, limits=False
+        ), f"state {s} read prices after step {t}"
+    assert not np.array_equal(changed[t].covariance[t + 1 :], reference.covariance[t + 1 :])
+
+
+@pytest.mark.parametrize("t", ENGINE_CUTS)
+def test_engine_replay_limits_do_not_look_ahead(engine_replays: tuple, t: int) -> None:
+    reference, changed = engine_replays
+    for s in range(t + 1):
+        assert _state_fields(changed[t], s, limits=True) == _state_fields(
+            reference, s, limits=True
+        ), f"the limits after step {s} read prices after step {t}"

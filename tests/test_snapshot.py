@@ -32,11 +32,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from riskengine import snapshot
+from riskengine.engine.snapshot_types import register_engine_types
 from riskengine.errors import InvalidSnapshot
 from riskengine.forecast import EWMAVol, OnlineDCC
 from riskengine.regime import DriftAdaptedForecaster, DriftDetector
 from riskengine.risk.orders import Decision, Order, ReasonCode, TradingState
 from tests.test_protocol import CASES, STOCKS_FIT, _feed
+
+# The models' classes are on the allow-list the engine registers.
+register_engine_types()
 
 KIND, VERSION = "model", 3
 # Models the codec refuses on purpose, and the start of the message.
@@ -165,7 +169,7 @@ def tripwire(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
         calls.append(("import", name))
         return real_import(name, *args, **kwargs)
 
-    snapshot.registered_classes()  # the allow-list's own imports happen before
+    register_engine_types()  # the allow-list's own imports happen before
     monkeypatch.setattr(builtins, "__import__", spy_import)
     return calls
 
@@ -503,8 +507,7 @@ class Clocked:
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """A private copy of the allow-list, so these registrations do not leak."""
-    snapshot.registered_classes()
-    monkeypatch.setattr(snapshot, "_REGISTRY", snapshot._REGISTRY.copy())
+    monkeypatch.setattr(snapshot.registry, "REGISTRY", snapshot.registry.REGISTRY.copy())
 
 
 def test_registered_plain_types_round_trip(registry: None) -> None:

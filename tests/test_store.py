@@ -1,4 +1,7 @@
-"""The DuckDB store: schema, migration, atomic runs (a kill included), read-only queries, export."""
+"""The DuckDB store: schema, migration, atomic runs (a kill included), read-only queries, export.
+
+The named reads are tested in tests/test_store_reads.py.
+"""
 
 from __future__ import annotations
 
@@ -36,26 +39,35 @@ def _paths(n: int, spec: str = "crisis") -> dict:
 
 
 def _run(store, run_id: str, n: int = 100, **kwargs) -> None:
-    with store.run(run_id, config={"n": n}, seed=1, code_version="t", clock=_clock, **kwargs) as r:
-        r.write("scenario_paths", _paths(n))
+    with store.record_run(
+        run_id, config={"n": n}, seed=1, code_version="t", clock=_clock, **kwargs
+    ) as run:
+        run.write("scenario_paths", _paths(n))
 
 
 def _count(store, run_id: str) -> int:
-    return store.query("SELECT count(*) FROM scenario_paths WHERE run_id = ?", [run_id]).fetchone()[
-        0
-    ]
+    return store.row_counts(run_id)["scenario_paths"]
+
+
+def _statuses(store) -> dict[str, str]:
+    runs = store.list_runs().to_pydict()
+    return dict(zip(runs["run_id"], runs["status"], strict=True))
+
+
+def _latest(store) -> list[str]:
+    return store.query("SELECT run_id FROM latest_run").column("run_id").to_pylist()
 
 
 def test_schema_is_created_once_and_versioned(tmp_path: Path) -> None:
     path = tmp_path / "risk.duckdb"
     with open_store(path) as store:
         assert store.schema_version == store_module.SCHEMA_VERSION
-        names = store.query("SELECT table_name FROM information_schema.tables").fetchall()
-        tables = {row[0] for row in names}
+        names = store.query("SELECT table_name FROM information_schema.tables")
+        tables = set(names.column("table_name").to_pylist())
         assert {"runs", *store_module.TABLES, "latest_run", "var_history"} <= tables
     with open_store(path) as store:  # reopening migrates nothing twice
-        rows = store.query("SELECT count(*) FROM schema_version").fetchone()[0]
-        assert rows == store_module.SCHEMA_VERSION
+        rows = store.query("SELECT count(*) AS n FROM schema_version").to_pylist()
+        assert rows == [{"n": store_module.SCHEMA_VERSION}]
 
 
 def test_a_version_1_store_migrates_to_the_current_schema_keeping_its_runs(
@@ -77,10 +89,11 @@ def test_a_version_1_store_migrates_to_the_current_schema_keeping_its_runs(
         open_store(path, read_only=True).close()
     with open_store(path) as store:  # opening for writing migrates, in one transaction
         assert store.schema_version == store_module.SCHEMA_VERSION
-        assert store.query("SELECT outcome, exceptions FROM backtests").fetchall() == [(None, 3)]
+        backtests = store.query("SELECT outcome, exceptions FROM backtests").to_pylist()
+        assert backtests == [{"outcome": None, "exceptions": 3}]
         history = store.query("SELECT var, realised_return, exception FROM var_history")
-        assert history.fetchall() == [(0.02, None, None)]
-        with store.run("new", config={}, seed=0, code_version="0.1.0") as run:
+        assert history.to_pylist() == [{"var": 0.02, "realised_return": None, "exception": None}]
+        with store.record_run("new", config={}, seed=0, code_version="0.1.0") as run:
             run.write(
                 "scenario_metrics",
                 {
@@ -91,7 +104,7 @@ def test_a_version_1_store_migrates_to_the_current_schema_keeping_its_runs(
                     "value": [0.1],
                 },
             )
-        assert store.query("SELECT count(*) FROM runs").fetchone()[0] == 2
+        assert store.list_runs().num_rows == 2
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -111,15 +124,84 @@ def test_a_failing_run_leaves_no_rows_and_earlier_runs_intact(tmp_path: Path) ->
     _run(store, "good")
     with (
         pytest.raises(RuntimeError, match="boom"),
-        store.run("bad", config={}, seed=2, code_version="t", clock=_clock) as run,
+        store.record_run("bad", config={}, seed=2, code_version="t", clock=_clock) as run,
     ):
         run.write("scenario_paths", _paths(50))
         raise RuntimeError("boom")
     assert _count(store, "good") == 100
     assert _count(store, "bad") == 0
-    statuses = dict(store.query("SELECT run_id, status FROM runs").fetchall())
-    assert statuses == {"good": "succeeded", "bad": "failed"}
-    assert store.query("SELECT run_id FROM latest_run").fetchall() == [("good",)]
+    assert _statuses(store) == {"good": "succeeded", "bad": "failed"}
+    assert _latest(store) == ["good"]
+
+
+def test_a_write_failing_inside_the_recorder_leaves_no_rows_and_marks_the_run_failed(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path / "risk.duckdb")
+    with (
+        pytest.raises(ValueError, match="scenario_paths"),
+        store.record_run("bad", config={}, seed=2, code_version="t", clock=_clock) as run,
+    ):
+        run.write("scenario_paths", _paths(50))
+        run.write("scenario_paths", {**_paths(3), "step": ["a", "b", "c"]})  # raises, uncaught
+    assert _count(store, "bad") == 0
+    assert _statuses(store) == {"bad": "failed"}
+    assert store.read_run("bad").finished_at == _clock()
+
+
+def test_work_failing_before_the_first_write_leaves_no_trace(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "risk.duckdb")
+    with (
+        pytest.raises(RuntimeError, match="the simulation died"),
+        store.record_run("r", config={}, seed=0, code_version="t", clock=_clock),
+    ):
+        raise RuntimeError("the simulation died")
+    assert _statuses(store) == {}  # the id stays free
+    _run(store, "r", n=10)
+    assert _count(store, "r") == 10
+
+
+def test_a_run_without_rows_is_still_a_succeeded_run(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "risk.duckdb")
+    with store.record_run("empty", config={"k": 1}, seed=3, code_version="t", clock=_clock):
+        pass
+    record = store.read_run("empty")
+    assert (record.status, record.seed, record.config) == ("succeeded", 3, '{"k": 1}')
+    assert set(store.row_counts("empty").values()) == {0}
+
+
+def test_a_reused_id_is_refused_when_recording_is_asked_for_before_any_work(
+    tmp_path: Path,
+) -> None:
+    store = open_store(tmp_path / "risk.duckdb")
+    _run(store, "r1", n=30)
+    with pytest.raises(FileExistsError, match=r"^run_id: run 'r1' already exists \(succeeded\)"):
+        store.record_run("r1", config={}, seed=0)  # no `with`: refused at the call
+    with pytest.raises(ValueError, match="run_id"):
+        store.record_run("../x", config={}, seed=0)
+    assert _count(store, "r1") == 30
+    open_store(tmp_path / "other.duckdb").close()
+    with (
+        open_store(tmp_path / "other.duckdb", read_only=True) as reader,
+        pytest.raises(ValueError, match="read-only"),
+    ):
+        reader.record_run("r2", config={}, seed=0)
+
+
+def test_the_recorder_writes_only_inside_its_block_and_once(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "risk.duckdb")
+    recorder = store.record_run("r", config={}, seed=0, code_version="t", clock=_clock)
+    with pytest.raises(RuntimeError, match="only inside"):
+        recorder.write("scenario_paths", _paths(3))
+    with recorder as run:
+        assert run.write("scenario_paths", _paths(3)) == 3
+        assert run.write("scenario_paths", _paths(4)) == 4
+    assert run.rows == {"scenario_paths": 7}
+    with pytest.raises(RuntimeError, match="only inside"):
+        run.write("scenario_paths", _paths(3))
+    with pytest.raises(RuntimeError, match="already recorded"), recorder:
+        pass
+    assert store.read_run("r").code_version == "t"
 
 
 def test_a_run_id_is_not_reused_unless_replaced(tmp_path: Path) -> None:
@@ -142,14 +224,14 @@ def test_a_run_id_is_not_reused_unless_replaced(tmp_path: Path) -> None:
 )
 def test_bad_batches_are_refused_and_write_nothing(tmp_path: Path, data, message) -> None:
     store = open_store(tmp_path / "risk.duckdb")
-    with store.run("r", config={}, seed=0, code_version="t", clock=_clock) as run:
+    with store.record_run("r", config={}, seed=0, code_version="t", clock=_clock) as run:
         with pytest.raises(ValueError, match=message):
             run.write("scenario_paths", data)
         run.write("scenario_paths", _paths(5))  # the run goes on
     assert _count(store, "r") == 5
     with (
         pytest.raises(ValueError, match="table"),
-        store.run("s", config={}, seed=0, code_version="t", clock=_clock) as run,
+        store.record_run("s", config={}, seed=0, code_version="t", clock=_clock) as run,
     ):
         run.write("no_such_table", _paths(1))
 
@@ -171,7 +253,26 @@ def test_query_refuses_writes(tmp_path: Path, sql: str) -> None:
     _run(store, "r")
     with pytest.raises(ReadOnlyQuery, match="sql: only read statements"):
         store.query(sql)
-    assert store.query("SELECT count(*) FROM runs").fetchone()[0] == 1
+    assert store.list_runs().num_rows == 1
+
+
+def test_query_returns_arrow_and_keeps_integer_sums_integers(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "risk.duckdb")
+    _run(store, "r", n=20)
+    result = store.query(
+        "SELECT run_id, count(*) AS n, sum(step) AS steps, sum(return) AS total "
+        "FROM scenario_paths WHERE run_id = ? GROUP BY run_id",
+        ["r"],
+    )
+    assert result.column_names == ["run_id", "n", "steps", "total"]
+    assert str(result.schema.field("steps").type) == "int64"  # DuckDB's HUGEINT sum
+    row = result.to_pylist()[0]
+    assert (row["n"], row["steps"]) == (20, 2 * 45)
+    assert row["total"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"^sql: Catalog Error"):
+        store.query("SELECT * FROM no_such_table")
+    with pytest.raises(ValueError, match=r"^sql: expected a non-empty"):
+        store.query("  ")
 
 
 def test_run_ids_are_validated(tmp_path: Path) -> None:
@@ -183,7 +284,7 @@ def test_run_ids_are_validated(tmp_path: Path) -> None:
 
 def test_export_writes_partitioned_parquet(tmp_path: Path) -> None:
     store = open_store(tmp_path / "risk.duckdb")
-    with store.run("r", config={}, seed=0, code_version="t", clock=_clock) as run:
+    with store.record_run("r", config={}, seed=0, code_version="t", clock=_clock) as run:
         run.write("scenario_paths", _paths(20, "crisis"))
         run.write("scenario_paths", _paths(10, "flash_crash"))
     store.export("r", tmp_path / "out")
@@ -205,7 +306,7 @@ _KILLED_WRITER = textwrap.dedent(
     data = {"spec": ["crisis"] * n, "path": np.zeros(n, np.int32), "step": np.zeros(n, np.int32),
             "asset": ["SPX"] * n, "return": np.zeros(n), "variance": np.zeros(n),
             "regime": np.zeros(n, np.int16)}
-    with store.run("killed", config={}, seed=0, code_version="t") as run:
+    with store.record_run("killed", config={}, seed=0, code_version="t") as run:
         run.write("scenario_paths", data)
         run.write("scenario_paths", data)
         os.kill(os.getpid(), 9)  # dies mid-run, before the commit
@@ -224,9 +325,8 @@ def test_a_killed_run_leaves_earlier_runs_intact_and_none_of_its_rows(tmp_path: 
     with open_store(path, read_only=True) as store:
         assert _count(store, "earlier") == 1000
         assert _count(store, "killed") == 0
-        status = store.query("SELECT status FROM runs WHERE run_id = 'killed'").fetchall()
-        assert status in ([], [("running",)])
-        assert store.query("SELECT run_id FROM latest_run").fetchall() == [("earlier",)]
+        assert _statuses(store).get("killed") in (None, "running")
+        assert _latest(store) == ["earlier"]
 
 
 def test_a_reader_gets_a_clear_busy_error_while_another_process_writes(tmp_path: Path) -> None:

@@ -31,5 +31,4 @@ def test_the_page_has_its_four_queries() -> None:
     "sql", QUERIES, ids=["var_history", "scenario_var", "worst_scenarios", "execution"]
 )
 def test_each_documented_query_runs(store, sql: str) -> None:
-    rows = store.query(sql).fetchall()
-    assert rows
+    assert store.query(sql).num_rows > 0

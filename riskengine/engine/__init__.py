@@ -2,11 +2,12 @@
 
 - :class:`EngineConfig`: frozen, keyword-only, TOML-loadable configuration.
 - :class:`Engine`: prices in; risk state, dynamic limits and order decisions out.
-- :class:`RiskState`, :class:`RiskHistory`, :class:`EngineLimits`: the answers.
+- :class:`RiskState`, :class:`RiskHistory`: the answers (``RiskState.limits`` is a
+  :class:`~riskengine.risk.limits.Limits`, the chain's output and the gate's dynamic caps).
 """
 
 from riskengine.engine.config import EngineConfig
 from riskengine.engine.engine import Engine
-from riskengine.engine.state import EngineLimits, RiskHistory, RiskState
+from riskengine.engine.state import RiskHistory, RiskState
 
-__all__ = ["Engine", "EngineConfig", "EngineLimits", "RiskHistory", "RiskState"]
+__all__ = ["Engine", "EngineConfig", "RiskHistory", "RiskState"]

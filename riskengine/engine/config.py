@@ -28,10 +28,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from riskengine.engine.model_stack import ModelConfig
 from riskengine.errors import InvalidConfig
 from riskengine.risk.execution_params import ExecutionConfig
 from riskengine.risk.limits import DynamicLimitsConfig
-from riskengine.risk.model_stack import ModelConfig
 from riskengine.risk.pretrade import HardLimits
 
 __all__ = ["EngineConfig"]

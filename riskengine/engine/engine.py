@@ -4,10 +4,10 @@
 
 1. **Validate** the tick (time strictly after the last, one finite positive
    price per configured asset) before anything changes.
-2. **Mark** the hard controls (:class:`~riskengine.risk.pretrade.PreTradeControls`):
+2. **Mark** the hard controls (:class:`~riskengine.risk.controls.PreTradeControls`):
    P&L, the day roll and the daily loss limit.
 3. **Learn**: the log returns update every model
-   (:class:`~riskengine.risk.model_stack.RiskModels`). Until the models are
+   (:class:`~riskengine.engine.model_stack.RiskModels`). Until the models are
    fitted (:meth:`Engine.warm_up`, or automatically once ``models.min_obs``
    returns have been seen) the engine is ``REDUCING``: fail closed.
 4. **Derive** the dynamic limits (:func:`~riskengine.risk.limits.limit_chain`:
@@ -33,8 +33,11 @@ import numpy as np
 
 from riskengine import snapshot
 from riskengine._time import to_nanoseconds
+from riskengine._validation import check_price_matrix
 from riskengine.engine.config import EngineConfig
-from riskengine.engine.state import EngineLimits, RiskHistory, RiskState
+from riskengine.engine.model_stack import RiskModels
+from riskengine.engine.snapshot_types import register_engine_types
+from riskengine.engine.state import RiskHistory, RiskState
 from riskengine.errors import (
     InvalidInput,
     InvalidPrice,
@@ -43,32 +46,13 @@ from riskengine.errors import (
     MissingAsset,
     UnknownAsset,
 )
+from riskengine.forecast.innovations import Innovations
+from riskengine.risk.controls import PreTradeControls
 from riskengine.risk.execution_params import execution_params, execution_params_batch
-from riskengine.risk.limits import LimitChain, LimitInputs, Limits, limit_chain
-from riskengine.risk.model_stack import RiskModels
+from riskengine.risk.limits import LimitChain, LimitInputs, Limits, limit_chain, unit_gross_var_at
 from riskengine.risk.orders import Decision, Fill, Order, TradingState
-from riskengine.risk.pretrade import DynamicCaps, PreTradeControls
-from riskengine.risk.var import Innovations
 
 __all__ = ["Engine", "engine_limit_chain"]
-
-
-def _unit_gross_var(covariance: np.ndarray, direction: np.ndarray, z: float) -> Any:
-    """The Gaussian VaR of a unit-gross portfolio (:func:`~riskengine.risk.limits.unit_gross_var`).
-
-    The same formula, without argument checks, for one step (N,) or many (T, N):
-    ``z sqrt(w' S w) / sum |w|``, or the riskiest single asset for a flat book.
-    """
-    if direction.ndim == 1:  # the hot path: one step
-        gross = float(np.abs(direction).sum())
-        if gross == 0.0:
-            return z * math.sqrt(float(np.max(np.diag(covariance))))
-        return z * math.sqrt(float(direction @ covariance @ direction)) / gross
-    variance = np.einsum("...i,...ij,...j->...", direction, covariance, direction)
-    gross = np.abs(direction).sum(axis=-1)
-    worst = np.sqrt(np.diagonal(covariance, axis1=-2, axis2=-1).max(axis=-1))
-    flat = gross == 0.0
-    return z * np.where(flat, worst, np.sqrt(variance) / np.where(flat, 1.0, gross))
 
 
 def _nan_covariance(n_steps: int, n: int, existing: np.ndarray | None) -> np.ndarray:
@@ -78,15 +62,6 @@ def _nan_covariance(n_steps: int, n: int, existing: np.ndarray | None) -> np.nda
 
 def _derive(chain: Any, inputs: LimitInputs, unbounded: Limits, state: tuple) -> Any:
     return chain.explain(inputs, unbounded, state)[2]
-
-
-def _caps(limits: EngineLimits) -> DynamicCaps:
-    return DynamicCaps(
-        position_notional=tuple(limits.position.tolist()),
-        gross_notional=limits.gross,
-        net_notional=limits.net,
-        order_notional=tuple(limits.order.tolist()),
-    )
 
 
 SNAPSHOT_KIND = "engine"
@@ -100,15 +75,7 @@ def engine_limit_chain(config: EngineConfig) -> LimitChain:
     The nightly run applies the same chain to simulated paths (the limits each
     scenario implies), starting from :attr:`Engine.limit_chain_state`.
     """
-    n = len(config.assets)
-    hard = config.hard
-    return limit_chain(
-        config.dynamic,
-        hard_position=[hard.max_position_notional] * n,
-        hard_gross=hard.max_gross_notional,
-        hard_net=hard.max_net_notional,
-        hard_order=[hard.max_order_notional] * n,
-    )
+    return limit_chain(config.dynamic, config.hard.notional_limits(len(config.assets)))
 
 
 class Engine:
@@ -160,10 +127,8 @@ class Engine:
         self._fit_error: str | None = None
         self._since_fit_attempt = 0
         self._state: RiskState | None = None
-        self._caps: DynamicCaps | None = None
         self._z_level = statistics.NormalDist().inv_cdf(config.dynamic.var_level)
         self._unbounded = Limits.unbounded(n)
-        self._policies: dict[str, Any] = {}  # execution policies loaded by id (not snapshotted)
 
     # ------------------------------------------------------------------ warm-up
     def warm_up(self, history: Any) -> None:
@@ -266,7 +231,6 @@ class Engine:
         self._previous_chain_state = self._chain_state
         limits, self._chain_state = self._chain.update(inputs, self._unbounded, self._chain_state)
         self._last_inputs = inputs
-        self._caps = None  # built on the first check of this state
         regime = int(np.argmax(regime_proba)) if ready else stressed
         execution = execution_params(
             self.config.execution,
@@ -284,14 +248,13 @@ class Engine:
             stressed_regime=stressed,
             changepoint=bool(changepoint),
             innovations=innovations,
-            limits=EngineLimits.from_limits(
-                self._assets, limits, self._explainer(inputs, self._previous_chain_state)
-            ),
+            limits=Limits(limits.position, float(limits.gross), float(limits.net), limits.order),
             execution=execution,
             trading_state=controls.trading_state,
             positions=positions,
             equity=controls.equity,
             models_ready=ready,
+            explain_limits=self._explainer(inputs, self._previous_chain_state),
         )
 
     def _explainer(self, inputs: LimitInputs, state: tuple) -> Any:
@@ -307,7 +270,8 @@ class Engine:
         The limits' helper uses the normal quantile; rescaling by the fitted
         innovation's quantile keeps it exact for a Student-t or skewed-t tail.
         """
-        return _unit_gross_var(covariance, direction, self._z_level) * self._tail_scale(innovations)
+        z = self._z_level
+        return unit_gross_var_at(covariance, direction, z) * self._tail_scale(innovations)
 
     def _tail_scale(self, innovations: Innovations) -> float:
         return -innovations.quantile(1.0 - self.config.dynamic.var_level) / self._z_level
@@ -327,9 +291,8 @@ class Engine:
         if order.asset not in self._index:
             raise UnknownAsset("asset", f"{order.asset!r} is not one of {list(self._assets)}")
         now = self._order_time(order.timestamp)
-        if self._caps is None and self._state is not None:
-            self._caps = _caps(self._state.limits)
-        return self._controls.check(order, now, self._caps)
+        limits = None if self._state is None else self._state.limits
+        return self._controls.check(order, now, limits)
 
     def on_fill(self, fill: Fill) -> None:
         """Book an execution: position, cash, reservations, daily P&L."""
@@ -391,25 +354,6 @@ class Engine:
     @property
     def assets(self) -> tuple[str, ...]:
         return self._assets
-
-    def execution_policy(self, policy_id: str | None = None, *, root: Any = None) -> Any:
-        """The execution policy to work orders with now, loaded by id.
-
-        ``policy_id`` defaults to the one the current state's execution
-        parameters name (``config.execution.policy_ids`` by regime); see
-        :func:`riskengine.execution.policy_store.resolve_policy` for the ids
-        (``"twap"``, ``"vwap"``, ``"rl"`` or a stored artifact under ``models/``).
-        Loaded artifacts are cached per id.
-        """
-        from riskengine.execution.policy_store import resolve_policy
-
-        if policy_id is None:
-            if self._state is None:
-                raise InvalidInput("policy_id", "no risk state yet: warm the engine up or name one")
-            policy_id = self._state.execution.policy_id
-        if policy_id not in self._policies:
-            self._policies[policy_id] = resolve_policy(policy_id, root=root)
-        return self._policies[policy_id]
 
     @property
     def fit_error(self) -> str | None:
@@ -491,7 +435,8 @@ class Engine:
         stressed_proba = np.sum(np.where(regimes >= stressed[:, None], regime_proba, 0.0), axis=1)
         scales = {id(inn): self._tail_scale(inn) for inn in set(innovations)}
         tail_scale = np.array([scales[id(inn)] for inn in innovations])
-        var_per_gross = _unit_gross_var(covariance, positions * matrix, self._z_level) * tail_scale
+        z = self._z_level
+        var_per_gross = unit_gross_var_at(covariance, positions * matrix, z) * tail_scale
         diagonal = np.diagonal(covariance, axis1=1, axis2=2)
         inputs = LimitInputs(
             volatility=np.sqrt(diagonal),
@@ -573,18 +518,15 @@ class Engine:
 
     def _restate_last(self, history: RiskHistory) -> RiskState:
         last = history[-1]
-        self._caps = None
         explain = self._explainer(self._last_inputs, self._previous_chain_state)
-        return dataclasses.replace(last, limits=dataclasses.replace(last.limits, explain=explain))
+        return dataclasses.replace(last, explain_limits=explain)
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> bytes:
         """The complete state as bytes in a safe format (no pickle; see riskengine.snapshot)."""
         state = self._state
         if state is not None:  # the explainer holds functions: rebuilt on restore
-            state = dataclasses.replace(
-                state, limits=dataclasses.replace(state.limits, explain=None)
-            )
+            state = dataclasses.replace(state, explain_limits=None)
         payload = {
             "config": self.config.to_mapping(),
             "models": self._models,
@@ -599,11 +541,13 @@ class Engine:
             "since_fit_attempt": self._since_fit_attempt,
             "state": state,
         }
+        register_engine_types()
         return snapshot.dumps(payload, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
 
     @classmethod
     def restore(cls, blob: bytes) -> Engine:
         """An engine that continues exactly where the snapshotted one stopped."""
+        register_engine_types()
         payload = snapshot.loads(blob, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
         if not isinstance(payload, dict) or "config" not in payload:
             raise InvalidSnapshot("snapshot", "not an engine snapshot (no config)")
@@ -621,9 +565,7 @@ class Engine:
         state = payload["state"]
         if state is not None and engine._last_inputs is not None:
             explain = engine._explainer(engine._last_inputs, engine._previous_chain_state)
-            state = dataclasses.replace(
-                state, limits=dataclasses.replace(state.limits, explain=explain)
-            )
+            state = dataclasses.replace(state, explain_limits=explain)
         engine._state = state
         return engine
 
@@ -700,13 +642,7 @@ class Engine:
             )
         if times.size == 0:
             raise InvalidTimestamp("timestamps", "empty")
-        bad = ~(np.isfinite(matrix) & (matrix > 0))
-        if bad.any():
-            t, j = np.argwhere(bad)[0]
-            raise InvalidPrice(
-                f"{field}[{int(t)}][{self._assets[j]!r}]",
-                f"must be finite and > 0, got {matrix[t, j]}",
-            )
+        check_price_matrix(matrix, self._assets, field=field)
         steps = np.diff(times)
         if np.any(steps <= 0):
             t = int(np.argmax(steps <= 0)) + 1

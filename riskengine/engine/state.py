@@ -13,60 +13,13 @@ from typing import Any
 import numpy as np
 
 from riskengine.errors import InvalidInput, UnknownAsset
+from riskengine.forecast.innovations import Innovations
 from riskengine.risk.execution_params import ExecutionParams
 from riskengine.risk.limits import LimitDerivation, Limits
 from riskengine.risk.orders import TradingState
-from riskengine.risk.var import Innovations, portfolio_es, portfolio_var
+from riskengine.risk.var import portfolio_es, portfolio_var
 
-__all__ = ["EngineLimits", "RiskHistory", "RiskState"]
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineLimits:
-    """The limits in force: dynamic ones already capped by the hard ones (currency notional).
-
-    ``derivation`` tells which input moved each limit (``derivation.summary()``).
-    """
-
-    assets: tuple[str, ...]
-    position: np.ndarray  # (N,) max absolute position notional per asset
-    gross: float
-    net: float
-    order: np.ndarray  # (N,) max order notional per asset
-    # How to derive the explanation when someone asks: the hot path does not
-    # build it (a replay's states and a restored engine's have it too).
-    explain: Callable[[], LimitDerivation] | None = dataclasses.field(
-        default=None, repr=False, compare=False
-    )
-
-    @property
-    def derivation(self) -> LimitDerivation | None:
-        """Which stage of the limit chain moved each limit, and why (``.summary()``)."""
-        return None if self.explain is None else self.explain()
-
-    @property
-    def max_position(self) -> dict[str, float]:
-        return dict(zip(self.assets, self.position.tolist(), strict=True))
-
-    @property
-    def max_order(self) -> dict[str, float]:
-        return dict(zip(self.assets, self.order.tolist(), strict=True))
-
-    @classmethod
-    def from_limits(
-        cls,
-        assets: tuple[str, ...],
-        limits: Limits,
-        explain: Callable[[], LimitDerivation] | None = None,
-    ) -> EngineLimits:
-        return cls(
-            assets,
-            np.asarray(limits.position, dtype=np.float64),
-            float(limits.gross),
-            float(limits.net),
-            np.asarray(limits.order, dtype=np.float64),
-            explain,
-        )
+__all__ = ["RiskHistory", "RiskState"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +27,11 @@ class RiskState:
     """The book's risk after an update: forecasts, limits, execution parameters, trading state.
 
     Forecasts are for the NEXT period's log returns. VaR and ES are positive
-    loss fractions of portfolio value.
+    loss fractions of portfolio value. ``limits`` are the dynamic limits in
+    force, already capped by the hard ones (currency notional, per-asset
+    fields in ``assets`` order): the chain's output, and what the pre-trade
+    gate checks orders against. :attr:`limit_derivation` says which input
+    moved each of them.
     """
 
     timestamp: int  # nanoseconds since the epoch (UTC), from the data
@@ -86,12 +43,35 @@ class RiskState:
     stressed_regime: int
     changepoint: bool
     innovations: Innovations
-    limits: EngineLimits
+    limits: Limits
     execution: ExecutionParams
     trading_state: TradingState
     positions: np.ndarray  # units per asset
     equity: float
     models_ready: bool
+    # How to derive the limits' explanation when someone asks: the hot path does not
+    # build it (a replay's states and a restored engine's have it too).
+    explain_limits: Callable[[], LimitDerivation] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def limit_derivation(self) -> LimitDerivation | None:
+        """Which stage of the limit chain moved each limit, and why (``.summary(assets)``).
+
+        None for a state that cannot replay its step (a replay's states before the last).
+        """
+        return None if self.explain_limits is None else self.explain_limits()
+
+    @property
+    def max_position(self) -> dict[str, float]:
+        """The position limit per asset (currency notional)."""
+        return dict(zip(self.assets, np.asarray(self.limits.position).tolist(), strict=True))
+
+    @property
+    def max_order(self) -> dict[str, float]:
+        """The order notional limit per asset."""
+        return dict(zip(self.assets, np.asarray(self.limits.order).tolist(), strict=True))
 
     @property
     def variance(self) -> dict[str, float]:
@@ -212,8 +192,7 @@ class RiskHistory:
             stressed_regime=int(self.stressed_regime[t]),
             changepoint=bool(self.changepoint[t]),
             innovations=self.innovations[t],
-            limits=EngineLimits(
-                self.assets,
+            limits=Limits(
                 self.position_limits[t],
                 float(self.gross_limits[t]),
                 float(self.net_limits[t]),

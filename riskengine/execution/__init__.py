@@ -1,14 +1,19 @@
 """Optimal execution: the order-book environment, baseline schedules, PPO and evaluation.
 
 - :mod:`~riskengine.execution.env`: gymnax-style ``reset`` / ``step`` of one
-  parent order worked in the JAX limit order book.
+  parent order worked in the JAX limit order book (``reset_env`` / ``step_env``
+  are the traceable cores); :mod:`~riskengine.execution.env_params` builds its
+  parameters from a scenario.
 - :mod:`~riskengine.execution.actions`: the discrete action set of the learners.
 - :mod:`~riskengine.execution.baselines`: TWAP, VWAP, Almgren-Chriss and
   adaptive Almgren-Chriss; :mod:`~riskengine.execution.impact` estimates their
-  impact parameters from the book and measures its impact curve.
+  impact parameters from the book (an
+  :class:`~riskengine.execution.impact_estimate.ImpactEstimate`) and measures its
+  impact curve.
 - :mod:`~riskengine.execution.ppo`: PPO in JAX (purejaxrl style).
 - :mod:`~riskengine.execution.evaluate`: paired comparison on held-out episodes.
-- :mod:`~riskengine.execution.policy_store`: trained policies as arrays + JSON.
+- :mod:`~riskengine.execution.policy_store`: trained policies as arrays + JSON;
+  :func:`policy_for` serves the policy the engine's execution parameters name.
 - :mod:`~riskengine.execution.workflow`: train / evaluate / reproduce jobs.
 - :mod:`~riskengine.execution.gym_adapter`: a ``gymnasium.Env`` (imported on
   demand: it needs gymnasium).
@@ -38,6 +43,7 @@ from riskengine.execution.policy import ExecutionPolicy
 from riskengine.execution.policy_store import (
     DEFAULT_POLICY_ID,
     load_policy,
+    policy_for,
     resolve_policy,
     save_policy,
 )
@@ -73,6 +79,7 @@ __all__ = [
     "impact_curve",
     "load_policy",
     "make_params",
+    "policy_for",
     "resolve_policy",
     "save_policy",
     "train",

@@ -78,7 +78,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -86,11 +86,9 @@ import numpy as np
 
 from riskengine._validation import as_float, as_int
 from riskengine.execution.env import MARKET, EnvParams, EnvState, ExecutionAction
+from riskengine.execution.impact_estimate import ImpactEstimate
 from riskengine.execution.policy import ExecutionPolicy
 from riskengine.risk.execution_params import ExecutionConfig
-
-if TYPE_CHECKING:  # pragma: no cover
-    from riskengine.execution.impact import ImpactEstimate
 
 __all__ = [
     "TWAP",

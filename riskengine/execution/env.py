@@ -3,7 +3,7 @@ r"""Optimal-execution environment on the JAX limit order book (gymnax-style pure
 One episode works one parent order: buy (or sell) ``X`` lots within ``T``
 decision steps.  At each step the agent chooses how much of the remaining
 quantity to execute now and how (:class:`ExecutionAction`); the book then runs
-that step's background events (:func:`riskengine.sim.orderbook.apply_event`),
+that step's background events (:func:`riskengine.sim.book_kernel.apply_event`),
 during which a resting limit order may fill from its place in the queue.
 After the last step any remainder is executed at market, and pays for it.
 
@@ -52,7 +52,19 @@ The regime probability comes from a forward filter over the book regimes
 (the book's per-event transition matrix, powered to each step's event count)
 whose emissions are the counts of limit, market and cancel events seen on the
 tape during the step, with per-regime class frequencies measured once when the
-parameters are built.  It uses only past and present events: no look-ahead.
+parameters are built (:mod:`riskengine.execution.env_params`, which also
+holds :class:`EnvParams` and :func:`make_params`).  It uses only past and
+present events: no look-ahead.
+
+Functions
+---------
+:func:`reset` and :func:`step` check their arguments and run a compiled
+program, for calls one episode at a time.  Their traceable cores,
+:func:`reset_env` and :func:`step_env`, are the same functions uncompiled,
+for callers that trace them into their own ``jit`` / ``vmap`` / ``scan`` (the
+evaluator, the trainer, the impact probes, as gymnax's ``reset_env`` /
+``step_env``); :func:`episode_info` reads an episode's cost split from its
+state.  All of them are pure.
 
 Examples
 --------
@@ -84,10 +96,21 @@ import numpy as np
 from jax import lax
 
 from riskengine._validation import as_float, as_int
-from riskengine.risk.execution_params import ExecutionConfig, urgency_array
-from riskengine.sim import orderbook as ob
-from riskengine.sim.book_spec import BookSpec
-from riskengine.sim.execution_spec import ExecutionSpec
+from riskengine.execution.env_params import EnvParams, make_params
+from riskengine.risk.execution_params import urgency_array
+from riskengine.sim import book_types
+from riskengine.sim.book_kernel import (
+    N_UNIFORMS,
+    apply_action,
+    apply_event,
+    best_levels,
+    event_from_uniforms,
+    mid_half_ticks,
+)
+from riskengine.sim.book_kernel import reset as reset_book
+from riskengine.sim.book_levels import depth_at, get_side, set_side
+from riskengine.sim.book_types import BookAction, BookParams, BookState
+from riskengine.sim.pytree import check_instance, check_key, frozen_pytree
 
 __all__ = [
     "HOLD",
@@ -99,10 +122,13 @@ __all__ = [
     "EnvParams",
     "EnvState",
     "ExecutionAction",
+    "episode_info",
     "make_params",
     "observe",
     "reset",
+    "reset_env",
     "step",
+    "step_env",
 ]
 
 # Order styles.  MARKET crosses now; LIMIT_TOUCH joins the near best price;
@@ -117,7 +143,7 @@ _F32, _I32 = jnp.float32, jnp.int32
 _VOL_MEMORY = 0.7  # EWMA weight of the past in the per-step volatility estimate
 
 
-@ob._frozen_pytree()
+@frozen_pytree()
 class ExecutionAction:
     """What the agent does in one step (a pytree of two scalars; add a batch axis to vmap).
 
@@ -152,67 +178,7 @@ class ExecutionAction:
         return cls(fraction=jnp.asarray(fraction, _F32), style=jnp.asarray(style, _I32))
 
 
-@ob._frozen_pytree(meta=("horizon", "max_events", "warmup_events", "track_impact", "urgency"))
-class EnvParams:
-    r"""Environment parameters (build with :func:`make_params`).
-
-    Attributes
-    ----------
-    book : BookParams
-        The order book.
-    events : int32 (T,)
-        Background events per step (the intraday profile).
-    step_transition : float32 (T, R, R)
-        Book-regime transition matrix over each step (per-event matrix powered).
-    class_log_proba : float32 (R, 3)
-        Log frequency of limit, market and cancel events in each book regime.
-    initial_regime_proba : float32 (R,)
-        The filter's prior at the arrival of the order.
-    size_range, log_depth_range, log_activity_range : float32 (2,)
-        Per-episode draws: order size (fraction of ``typical_volume``) and the
-        log multipliers of the limit- and market-order rates.
-    buy_probability : float32
-    typical_volume : float32
-        Market volume over the horizon (lots), averaged over regimes.
-    typical_depth : float32
-        Lots at the best price, averaged over regimes.
-    reference_variance : float32
-        Variance of the mid change per background event (ticks squared).
-    risk_aversion : float32
-        The static Almgren-Chriss :math:`\lambda` (per currency unit).
-    horizon, max_events, warmup_events : int
-        Static sizes.
-    track_impact : bool
-        Run the shadow book (for the impact / timing split).
-    urgency : ExecutionConfig
-        How the engine turns volatility and regime into urgency.
-    """
-
-    book: ob.BookParams
-    events: jax.Array
-    step_transition: jax.Array
-    class_log_proba: jax.Array
-    initial_regime_proba: jax.Array
-    size_range: jax.Array
-    log_depth_range: jax.Array
-    log_activity_range: jax.Array
-    buy_probability: jax.Array
-    typical_volume: jax.Array
-    typical_depth: jax.Array
-    reference_variance: jax.Array
-    risk_aversion: jax.Array
-    horizon: int
-    max_events: int
-    warmup_events: int
-    track_impact: bool
-    urgency: ExecutionConfig
-
-    def with_impact(self, track: bool = True) -> EnvParams:
-        """The same parameters with the shadow book on (or off)."""
-        return dataclasses.replace(self, track_impact=bool(track))
-
-
-@ob._frozen_pytree()
+@frozen_pytree()
 class EnvState:
     """One episode (int32 unless noted; add a leading axis for a batch).
 
@@ -249,8 +215,8 @@ class EnvState:
         True book regime at arrival, and steps that ended in a stressed regime.
     """
 
-    book: ob.BookState
-    shadow: ob.BookState
+    book: BookState
+    shadow: BookState
     step: jax.Array
     side: jax.Array
     parent: jax.Array
@@ -270,26 +236,6 @@ class EnvState:
     stressed_steps: jax.Array
 
 
-# --------------------------------------------------------------------------- building
-def _resolve(spec: Any) -> tuple[BookSpec, ExecutionSpec]:
-    from riskengine.sim.specs import ScenarioSpec, load_spec
-
-    if isinstance(spec, str):
-        spec = load_spec(spec)
-    if not isinstance(spec, ScenarioSpec):
-        raise TypeError(f"spec: expected a spec name or a ScenarioSpec, got {type(spec).__name__}")
-    if spec.book is None or spec.execution is None:
-        raise ValueError(
-            f"spec: scenario {spec.name!r} needs both a [book] and an [execution] section"
-        )
-    return spec.book, spec.execution
-
-
-def _mid2(state: ob.BookState, params: ob.BookParams) -> jax.Array:
-    best_bid, best_ask = ob._best(state.bid, state.ask, params)
-    return 2 * state.ref + best_bid + best_ask
-
-
 def _tree_select(flag: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
 
@@ -301,13 +247,13 @@ def _run_events(book, shadow, uniforms, n_active, book_params, shadow_too: bool)
         book, shadow, counts = carry
         u, index = xs
         active = index < n_active
-        sampled = ob._sample_from_uniforms(u, book, book_params)
-        book = _tree_select(active, ob._apply_event(book, sampled, book_params), book)
+        sampled = event_from_uniforms(u, book, book_params)
+        book = _tree_select(active, apply_event(book, sampled, book_params), book)
         kinds = jnp.arange(3, dtype=_I32)
         counts = counts + jnp.where(active & (kinds == sampled.kind), 1, 0)
         if shadow_too:
-            ghost = ob._sample_from_uniforms(u, shadow, book_params)
-            shadow = _tree_select(active, ob._apply_event(shadow, ghost, book_params), shadow)
+            ghost = event_from_uniforms(u, shadow, book_params)
+            shadow = _tree_select(active, apply_event(shadow, ghost, book_params), shadow)
         return (book, shadow, counts), None
 
     steps = jnp.arange(uniforms.shape[0], dtype=_I32)
@@ -316,135 +262,8 @@ def _run_events(book, shadow, uniforms, n_active, book_params, shadow_too: bool)
     return book, shadow, counts
 
 
-@functools.partial(jax.jit, static_argnames=("n_events",))
-def _measure_regime(key, book_params, n_events):
-    """Per-event kind counts, market volume, touch depth and mid changes of a fixed regime."""
-    _, state = ob._reset(key, book_params)
-    uniforms = jax.random.uniform(key, (n_events, ob.N_UNIFORMS), dtype=_F32)
-
-    def event(state, u):
-        sampled = ob._sample_from_uniforms(u, state, book_params)
-        before = _mid2(state, book_params)
-        state = ob._apply_event(state, sampled, book_params)
-        best_bid, best_ask = ob._best(state.bid, state.ask, book_params)
-        depth = ob._at(state.bid, best_bid) + ob._at(state.ask, best_ask)
-        change = (_mid2(state, book_params) - before).astype(_F32) / 2
-        return state, (sampled.kind, depth, change)
-
-    state, (kinds, depth, change) = lax.scan(event, state, uniforms)
-    volume = state.market_buy_volume + state.market_sell_volume
-    return kinds, volume, depth, change
-
-
-def _regime_statistics(book: BookSpec, n_books: int = 32, n_events: int = 4000) -> dict:
-    """Measure each book regime in isolation (fixed seed: the result is part of the spec)."""
-    rows = []
-    for regime in range(book.n_regimes):
-        fixed = dataclasses.replace(
-            book,
-            transition=np.eye(book.n_regimes),
-            initial_regime_probs=np.eye(book.n_regimes)[regime],
-        )
-        params = fixed.to_params()
-        keys = jax.random.split(jax.random.key(regime), n_books)
-        kinds, volume, depth, change = jax.vmap(
-            lambda k, p=params: _measure_regime(k, p, n_events)
-        )(keys)
-        burn = n_events // 4  # leave the reset profile behind
-        kinds, depth, change = kinds[:, burn:], depth[:, burn:], change[:, burn:]
-        counts = np.array([(np.asarray(kinds) == c).sum() for c in range(3)], dtype=np.float64)
-        rows.append(
-            {
-                "class_proba": (counts + 1) / (counts.sum() + 3),
-                "volume_per_event": float(np.asarray(volume).mean()) / n_events,
-                "depth": float(np.asarray(depth).mean()) / 2,
-                "variance": float(np.var(np.asarray(change))),
-            }
-        )
-    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
-
-
-def _stationary(transition: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eig(transition.T)
-    vector = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
-    return vector / vector.sum()
-
-
-def _content_key(spec: Any) -> str:
-    """A spec's values as text: equal specs loaded twice share one cache entry."""
-    values = {
-        f.name: np.asarray(v).tolist() if isinstance(v := getattr(spec, f.name), np.ndarray) else v
-        for f in dataclasses.fields(spec)
-    }
-    return repr(sorted(values.items()))
-
-
-_PARAMS_CACHE: dict[tuple[str, str, ExecutionConfig], EnvParams] = {}
-
-
-def _cached_params(book: BookSpec, execution: ExecutionSpec, urgency: ExecutionConfig):
-    key = (_content_key(book), _content_key(execution), urgency)
-    if key not in _PARAMS_CACHE:
-        _PARAMS_CACHE[key] = _build_params(book, execution, urgency)
-    return _PARAMS_CACHE[key]
-
-
-def _build_params(book: BookSpec, execution: ExecutionSpec, urgency: ExecutionConfig):
-    stats = _regime_statistics(book)
-    weights = _stationary(np.asarray(book.transition, dtype=np.float64))
-    events = execution.events_per_step_profile()
-    per_event = np.asarray(book.transition, dtype=np.float64)
-    step_transition = np.stack([np.linalg.matrix_power(per_event, int(n)) for n in events])
-    total_events = int(events.sum())
-    f32 = functools.partial(jnp.asarray, dtype=_F32)
-    return EnvParams(
-        book=book.to_params(),
-        events=jnp.asarray(events, dtype=_I32),
-        step_transition=f32(step_transition),
-        class_log_proba=f32(np.log(stats["class_proba"])),
-        initial_regime_proba=f32(book.initial_regime_probs),
-        size_range=f32(execution.order_size_fraction),
-        log_depth_range=f32(np.log(execution.depth_multiplier)),
-        log_activity_range=f32(np.log(execution.activity_multiplier)),
-        buy_probability=f32(execution.buy_probability),
-        typical_volume=f32(weights @ stats["volume_per_event"] * total_events),
-        typical_depth=f32(weights @ stats["depth"]),
-        reference_variance=f32(weights @ stats["variance"]),
-        risk_aversion=f32(execution.risk_aversion),
-        horizon=execution.horizon_steps,
-        max_events=int(events.max()),
-        warmup_events=execution.warmup_events,
-        track_impact=False,
-        urgency=urgency,
-    )
-
-
-def make_params(
-    spec: Any, *, track_impact: bool = False, urgency: ExecutionConfig | None = None
-) -> EnvParams:
-    """Environment parameters for a scenario with ``[book]`` and ``[execution]`` sections.
-
-    Parameters
-    ----------
-    spec : str or ScenarioSpec
-        A catalogue name (``"regime_switching"``) or a loaded spec.
-    track_impact : bool
-        Run the shadow book, for the impact / timing split (evaluation).
-    urgency : ExecutionConfig, optional
-        The engine's execution config (default: the engine's default).
-
-    The typical volume, depth, volatility and regime event frequencies are
-    measured once per spec with a fixed seed (about a second) and cached.
-    """
-    book, execution = _resolve(spec)
-    urgency = ExecutionConfig() if urgency is None else urgency
-    if not isinstance(urgency, ExecutionConfig):
-        raise TypeError(f"urgency: expected an ExecutionConfig, got {type(urgency).__name__}")
-    return _cached_params(book, execution, urgency).with_impact(track_impact)
-
-
 # --------------------------------------------------------------------------- dynamics
-def _episode_book(params: EnvParams, state: EnvState) -> ob.BookParams:
+def _episode_book(params: EnvParams, state: EnvState) -> BookParams:
     book = params.book
     return dataclasses.replace(
         book,
@@ -453,7 +272,28 @@ def _episode_book(params: EnvParams, state: EnvState) -> ob.BookParams:
     )
 
 
-def _reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+def reset_env(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
+    """Draw an episode and warm its book up: the traceable core of :func:`reset`.
+
+    Pure and unjitted, for callers that trace it into their own program
+    (``vmap`` over episodes, ``scan`` over rollouts, as the evaluator and the
+    trainer do); :func:`reset` is the same function, compiled.  The argument
+    checks look only at Python types and static shapes, so they cost nothing
+    once traced.
+
+    The episode's draws come from ``split(key, 7)``: depth and activity
+    multipliers, order size, side, the book's reset and its warm-up events.
+
+    Examples
+    --------
+    >>> import jax
+    >>> params = make_params("regime_switching")
+    >>> keys = jax.random.split(jax.random.key(0), 3)
+    >>> obs, state = jax.vmap(reset_env, in_axes=(0, None))(keys, params)
+    >>> obs.shape, state.parent.shape
+    ((3, 14), (3,))
+    """
+    _check_reset(key, params)
     keys = jax.random.split(key, 7)
     uniform = functools.partial(jax.random.uniform, dtype=_F32)
     lo, hi = params.log_depth_range
@@ -467,7 +307,7 @@ def _reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     book = params.book
     scaled_depth = jnp.maximum(jnp.round(book.initial_depth * depth_multiplier), 1)
     book = dataclasses.replace(book, initial_depth=scaled_depth.astype(_I32))
-    _, book_state = ob._reset(keys[4], book)
+    _, book_state = reset_book(keys[4], book)
     zero = jnp.zeros((), _I32)
     state = EnvState(
         book=book_state,
@@ -492,7 +332,7 @@ def _reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     )
     episode_book = _episode_book(params, state)
     if params.warmup_events:
-        uniforms = uniform(keys[5], (params.warmup_events, ob.N_UNIFORMS))
+        uniforms = uniform(keys[5], (params.warmup_events, N_UNIFORMS))
         warm, _, _ = _run_events(
             book_state, book_state, uniforms, params.warmup_events, episode_book, False
         )
@@ -503,7 +343,7 @@ def _reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
         state,
         book=warm,
         shadow=warm,
-        arrival_mid2=_mid2(warm, params.book),
+        arrival_mid2=mid_half_ticks(warm, params.book),
         initial_regime=warm.regime,
     )
     return _observe(state, params), state
@@ -511,9 +351,9 @@ def _reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
 
 def _observe(state: EnvState, params: EnvParams) -> jax.Array:
     book, bp = state.book, params.book
-    best_bid, best_ask = ob._best(book.bid, book.ask, bp)
-    bid_depth = ob._at(book.bid, best_bid).astype(_F32)
-    ask_depth = ob._at(book.ask, best_ask).astype(_F32)
+    best_bid, best_ask = best_levels(book, bp)
+    bid_depth = depth_at(book.bid, best_bid).astype(_F32)
+    ask_depth = depth_at(book.ask, best_ask).astype(_F32)
     buy = state.side > 0
     far = jnp.where(buy, ask_depth, bid_depth)
     near = jnp.where(buy, bid_depth, ask_depth)
@@ -527,9 +367,9 @@ def _observe(state: EnvState, params: EnvParams) -> jax.Array:
     stressed = 1.0 - state.regime_proba[0]
     urgency = urgency_array(params.urgency, volatility_ratio, stressed, xp=jnp)
     own = jnp.where(buy, 0, 1)
-    resting = ob._pair_get(book.agent_qty, own).astype(_F32)
-    ahead = ob._pair_get(book.agent_ahead, own).astype(_F32)
-    drift = side * (_mid2(book, bp) - state.arrival_mid2).astype(_F32) / 2
+    resting = get_side(book.agent_qty, own).astype(_F32)
+    ahead = get_side(book.agent_ahead, own).astype(_F32)
+    drift = side * (mid_half_ticks(book, bp) - state.arrival_mid2).astype(_F32) / 2
     depth = params.typical_depth
     return jnp.stack(
         [
@@ -562,18 +402,20 @@ def _child_order(action: ExecutionAction, state: EnvState):
     return child, style, limit, offset
 
 
-def _book_action(action: ExecutionAction, state: EnvState) -> tuple[ob.BookAction, jax.Array]:
+def _book_action(action: ExecutionAction, state: EnvState) -> tuple[BookAction, jax.Array]:
     """The order-book action of an (already clipped) execution action, and its child size."""
     child, style, limit, offset = _child_order(action, state)
     command = jnp.where(
-        style == HOLD, ob.HOLD, jnp.where(limit & (child > 0), ob.PLACE, ob.CANCEL_ORDER)
+        style == HOLD,
+        book_types.HOLD,
+        jnp.where(limit & (child > 0), book_types.PLACE, book_types.CANCEL_ORDER),
     ).astype(_I32)
     market = jnp.where(style == MARKET, child, 0)
     buy = state.side > 0
-    hold = jnp.asarray(ob.HOLD, _I32)
+    hold = jnp.asarray(book_types.HOLD, _I32)
     quantity = jnp.where(limit, child, 0)
     zero = jnp.zeros((), _I32)
-    book_action = ob.BookAction(
+    book_action = BookAction(
         market_buy=jnp.where(buy, market, 0),
         market_sell=jnp.where(buy, 0, market),
         bid_command=jnp.where(buy, command, hold),
@@ -587,8 +429,8 @@ def _book_action(action: ExecutionAction, state: EnvState) -> tuple[ob.BookActio
 
 
 def _amend_in_place(
-    action: ExecutionAction, state: EnvState, bp: ob.BookParams
-) -> tuple[ob.BookState, jax.Array]:
+    action: ExecutionAction, state: EnvState, bp: BookParams
+) -> tuple[BookState, jax.Array]:
     """Shrink the resting order instead of replacing it, when that is what the action asks.
 
     A limit order at the price where the agent already rests, for no more lots
@@ -601,14 +443,14 @@ def _amend_in_place(
     child, _, limit, offset = _child_order(action, state)
     buy = state.side > 0
     own = jnp.where(buy, 0, 1)
-    resting = ob._pair_get(book.agent_qty, own)
-    index = ob._pair_get(book.agent_tick, own) - book.ref
+    resting = get_side(book.agent_qty, own)
+    index = get_side(book.agent_tick, own) - book.ref
     level = jnp.arange(bp.window, dtype=_I32)
     mine = (level == index) & (resting > 0)
     # Where a new order would go once the resting one is withdrawn.
     bid = book.bid - jnp.where(mine & buy, resting, 0)
     ask = book.ask - jnp.where(mine & ~buy, resting, 0)
-    best_bid, best_ask = ob._best(bid, ask, bp)
+    best_bid, best_ask = best_levels(dataclasses.replace(book, bid=bid, ask=ask), bp)
     target = jnp.where(
         buy,
         jnp.minimum(best_bid + offset, best_ask - 1),
@@ -620,22 +462,22 @@ def _amend_in_place(
         book,
         bid=book.bid - jnp.where(mine & buy, cut, 0),
         ask=book.ask - jnp.where(mine & ~buy, cut, 0),
-        agent_qty=ob._pair_set(book.agent_qty, own, resting - cut),
+        agent_qty=set_side(book.agent_qty, own, resting - cut),
         cancelled=book.cancelled + cut,
     )
     return book, amend
 
 
-def _clear_fills(book: ob.BookState) -> ob.BookState:
+def _clear_fills(book: BookState) -> BookState:
     zeros = jnp.zeros_like(book.fill_qty)
     return dataclasses.replace(book, fill_qty=zeros, fill_ticks=zeros)
 
 
-def _account(state: EnvState, book: ob.BookState, mid2: jax.Array, shadow_mid2: jax.Array):
+def _account(state: EnvState, book: BookState, mid2: jax.Array, shadow_mid2: jax.Array):
     """Add the fills recorded in ``book`` since its last :func:`_clear_fills` to the costs."""
     own = jnp.where(state.side > 0, 0, 1)
-    quantity = ob._pair_get(book.fill_qty, own)
-    ticks2 = 2 * ob._pair_get(book.fill_ticks, own)
+    quantity = get_side(book.fill_qty, own)
+    ticks2 = 2 * get_side(book.fill_ticks, own)
     side = state.side
     return dataclasses.replace(
         state,
@@ -647,12 +489,32 @@ def _account(state: EnvState, book: ob.BookState, mid2: jax.Array, shadow_mid2: 
     )
 
 
-def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
+def step_env(
+    key: jax.Array, state: EnvState, action: ExecutionAction, params: EnvParams
+) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, jax.Array]]:
+    """One decision step: the traceable core of :func:`step` (same returns).
+
+    Pure and unjitted, for callers that trace it into their own program;
+    :func:`step` is the same function, compiled.  One episode: ``vmap`` it
+    for a batch.
+
+    Examples
+    --------
+    >>> import jax
+    >>> params = make_params("regime_switching")
+    >>> obs, state = reset(jax.random.key(0), params)
+    >>> action = ExecutionAction.make(fraction=0.5, style=LIMIT_TOUCH)
+    >>> step_once = jax.jit(step_env)
+    >>> obs, state, reward, done, info = step_once(jax.random.key(1), state, action, params)
+    >>> int(state.step), bool(done)
+    (1, False)
+    """
+    _check_step(key, state, action, params)
     bp = _episode_book(params, state)
     running = state.step < params.horizon
     cost_before = state.marked_cost
-    mid2 = _mid2(state.book, bp)
-    shadow_mid2 = _mid2(state.shadow, bp) if params.track_impact else mid2
+    mid2 = mid_half_ticks(state.book, bp)
+    shadow_mid2 = mid_half_ticks(state.shadow, bp) if params.track_impact else mid2
     action = ExecutionAction(
         fraction=jnp.where(running, action.fraction, 0.0),
         style=jnp.where(running, action.style, HOLD),
@@ -660,12 +522,12 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
     amended_book, amend = _amend_in_place(action, state, bp)
     action = dataclasses.replace(action, style=jnp.where(amend, HOLD, action.style))
     book_action, _ = _book_action(action, state)
-    book = ob._apply_action(_clear_fills(amended_book), book_action, bp)
+    book = apply_action(_clear_fills(amended_book), book_action, bp)
 
     # Background events of this step (a fixed-size scan, the tail masked off).
     index = jnp.minimum(state.step, params.horizon - 1)
     n_events = jnp.where(running, params.events[index], 0)
-    uniforms = jax.random.uniform(key, (params.max_events, ob.N_UNIFORMS), dtype=_F32)
+    uniforms = jax.random.uniform(key, (params.max_events, N_UNIFORMS), dtype=_F32)
     volume_before = book.market_buy_volume + book.market_sell_volume
     book, shadow, counts = _run_events(
         book, state.shadow, uniforms, n_events, bp, params.track_impact
@@ -674,7 +536,8 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
     # Mark what is still to do to the new mid: the rewards telescope to -IS.
     remaining = state.parent - state.filled
     state = dataclasses.replace(
-        state, marked_cost=state.marked_cost + state.side * remaining * (_mid2(book, bp) - mid2)
+        state,
+        marked_cost=state.marked_cost + state.side * remaining * (mid_half_ticks(book, bp) - mid2),
     )
 
     # Filter the book regime on this step's tape; update the volatility estimate.
@@ -683,7 +546,7 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
     posterior = prior * jnp.exp(log_like - jnp.max(log_like))
     posterior = posterior / jnp.sum(posterior)
     events = jnp.maximum(n_events, 1).astype(_F32)
-    change = (_mid2(book, bp) - mid2).astype(_F32) / 2
+    change = (mid_half_ticks(book, bp) - mid2).astype(_F32) / 2
     variance = _VOL_MEMORY * state.variance + (1 - _VOL_MEMORY) * change**2 / events
     volume = (book.market_buy_volume + book.market_sell_volume - volume_before).astype(_F32)
     typical = (
@@ -703,11 +566,11 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
     # The end: any remainder goes at market; what the book cannot fill is
     # charged one tick beyond the visible window.
     final = running & (state.step == params.horizon)
-    mid2_end = _mid2(state.book, bp)
-    shadow_end = _mid2(state.shadow, bp) if params.track_impact else mid2_end
+    mid2_end = mid_half_ticks(state.book, bp)
+    shadow_end = mid_half_ticks(state.shadow, bp) if params.track_impact else mid2_end
     sweep = ExecutionAction(fraction=jnp.float32(1.0), style=jnp.int32(MARKET))
     sweep_action, _ = _book_action(sweep, state)
-    swept_book = ob._apply_action(_clear_fills(state.book), sweep_action, bp)
+    swept_book = apply_action(_clear_fills(state.book), sweep_action, bp)
     swept = _account(state, swept_book, mid2_end, shadow_end)
     missing = swept.parent - swept.filled
     beyond = jnp.where(
@@ -728,7 +591,7 @@ def _step(key, state: EnvState, action: ExecutionAction, params: EnvParams):
     state = _tree_select(final, swept, state)
     done = state.step >= params.horizon
     reward = -(state.marked_cost - cost_before).astype(_F32) * _bps_scale(state)
-    info = _info(state, params)
+    info = episode_info(state, params)
     return _observe(state, params), state, reward, done, info
 
 
@@ -737,8 +600,24 @@ def _bps_scale(state: EnvState) -> jax.Array:
     return jnp.float32(1e4) / (state.parent.astype(_F32) * state.arrival_mid2.astype(_F32))
 
 
-def _info(state: EnvState, params: EnvParams) -> dict[str, jax.Array]:
-    """The running cost split and fill counts of an episode (the ``info`` of :func:`step`)."""
+def episode_info(state: EnvState, params: EnvParams) -> dict[str, jax.Array]:
+    """The running cost split and fill counts of an episode (the ``info`` of :func:`step`).
+
+    ``is_bps``, ``spread_bps``, ``impact_bps``, ``timing_bps`` (float32,
+    bps of the order's arrival value), ``filled``, ``unfilled``,
+    ``completed``, ``stressed_steps`` and ``initial_regime``; pure and
+    traceable, so a caller that scans :func:`step_env` reads the outcome of
+    the final state with it.
+
+    >>> import jax
+    >>> params = make_params("regime_switching")
+    >>> _, state = reset(jax.random.key(0), params)
+    >>> info = episode_info(state, params)
+    >>> float(info["is_bps"]), bool(info["completed"])
+    (0.0, False)
+    """
+    check_instance(state, EnvState, "state")
+    check_instance(params, EnvParams, "params")
     scale = _bps_scale(state)
     done = state.step >= params.horizon
     is_bps = state.cost.astype(_F32) * scale
@@ -757,23 +636,39 @@ def _info(state: EnvState, params: EnvParams) -> dict[str, jax.Array]:
     }
 
 
-_reset_jit = jax.jit(_reset)
-_step_jit = jax.jit(_step)
-
-
 # --------------------------------------------------------------------------- API
-def _check_params(params: Any) -> None:
-    ob._require(params, EnvParams, "params")
+def _check_reset(key: Any, params: Any) -> None:
+    check_key(key)
+    check_instance(params, EnvParams, "params")
+
+
+def _check_step(key: Any, state: Any, action: Any, params: Any) -> None:
+    check_key(key)
+    check_instance(state, EnvState, "state")
+    check_instance(action, ExecutionAction, "action")
+    check_instance(params, EnvParams, "params")
+    if np.shape(action.fraction) != () or np.shape(action.style) != ():
+        raise ValueError(
+            "action: expected scalar fraction and style (vmap the step for a batch), "
+            f"got shapes {np.shape(action.fraction)} and {np.shape(action.style)}"
+        )
+    if np.shape(state.step) != ():
+        raise ValueError(f"state: expected one episode, got batch shape {np.shape(state.step)}")
+
+
+# Compiled once per parameter shapes: run eagerly, each of the few thousand
+# operations of an episode's reset or step would be dispatched on its own.
+_reset_jit = jax.jit(reset_env)
+_step_jit = jax.jit(step_env)
 
 
 def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     """Draw an episode (side, size, liquidity, regime) and warm the book up.
 
-    Returns ``(obs, state)``; pure, jit- and vmap-able (the checked wrapper
-    calls a jitted core).
+    Returns ``(obs, state)``.  Checks its arguments, then runs the compiled
+    :func:`reset_env`; pure, and jit- and vmap-able too.
     """
-    ob._check_key(key)
-    _check_params(params)
+    _check_reset(key, params)
     return _reset_jit(key, params)
 
 
@@ -787,25 +682,16 @@ def step(
     ``spread_bps``, ``impact_bps``, ``timing_bps`` (the last two need
     ``params.track_impact``; otherwise impact is 0 and timing carries both),
     ``filled``, ``unfilled``, ``completed``, ``stressed_steps`` and
-    ``initial_regime``.  A finished episode stays finished (further steps
-    change nothing and reward 0).
+    ``initial_regime`` (see :func:`episode_info`).  A finished episode stays
+    finished (further steps change nothing and reward 0).  Checks its
+    arguments, then runs the compiled :func:`step_env`.
     """
-    ob._check_key(key)
-    ob._require(state, EnvState, "state")
-    ob._require(action, ExecutionAction, "action")
-    _check_params(params)
-    if np.shape(action.fraction) != () or np.shape(action.style) != ():
-        raise ValueError(
-            "action: expected scalar fraction and style (vmap the step for a batch), "
-            f"got shapes {np.shape(action.fraction)} and {np.shape(action.style)}"
-        )
-    if np.shape(state.step) != ():
-        raise ValueError(f"state: expected one episode, got batch shape {np.shape(state.step)}")
+    _check_step(key, state, action, params)
     return _step_jit(key, state, action, params)
 
 
 def observe(state: EnvState, params: EnvParams) -> jax.Array:
     """The observation vector of a state (see the module docstring)."""
-    ob._require(state, EnvState, "state")
-    _check_params(params)
+    check_instance(state, EnvState, "state")
+    check_instance(params, EnvParams, "params")
     return _observe(state, params)

@@ -41,10 +41,9 @@ from jax import lax
 from scipy import stats
 
 from riskengine._validation import as_float, as_int
-from riskengine.execution import env as execution_env
-from riskengine.execution.env import EnvParams
+from riskengine.execution.env import EnvParams, episode_info, make_params, reset_env, step_env
 from riskengine.execution.policy import ExecutionPolicy
-from riskengine.sim._devices import _jitted, map_over_devices
+from riskengine.sim.devices import cached_jit, map_over_devices
 
 __all__ = ["EVALUATION_STREAM", "REGIMES", "EvaluationResult", "evaluate", "run_episodes"]
 
@@ -84,14 +83,14 @@ def _episode(seed: jax.Array, params: EnvParams, act: Any) -> dict:
     """One evaluation episode: ``act(key, obs, state, params)`` trades it."""
     key = jax.random.fold_in(jax.random.key(EVALUATION_STREAM), seed)
     reset_key, steps_key, act_key = jax.random.split(key, 3)
-    obs, state = execution_env._reset(reset_key, params)
+    obs, state = reset_env(reset_key, params)
     side, parent = state.side, state.parent
 
     def body(carry, keys):
         obs, state = carry
         step_key, action_key = keys
         action = act(action_key, obs, state, params)
-        obs, state, reward, _done, _info = execution_env._step(step_key, state, action, params)
+        obs, state, reward, _done, _info = step_env(step_key, state, action, params)
         return (obs, state), reward
 
     keys = (
@@ -99,7 +98,7 @@ def _episode(seed: jax.Array, params: EnvParams, act: Any) -> dict:
         jax.random.split(act_key, params.horizon),
     )
     (obs, state), rewards = lax.scan(body, (obs, state), keys)
-    info = execution_env._info(state, params)
+    info = episode_info(state, params)
     always_calm = (state.stressed_steps == 0) & (state.initial_regime == 0)
     always_stressed = (state.stressed_steps == params.horizon) & (state.initial_regime != 0)
     regime = jnp.where(always_calm, 0, jnp.where(always_stressed, 1, 2))
@@ -117,7 +116,7 @@ def _episode(seed: jax.Array, params: EnvParams, act: Any) -> dict:
 def _resolve_params(spec: Any) -> EnvParams:
     if isinstance(spec, EnvParams):
         return spec.with_impact(True)
-    return execution_env.make_params(spec, track_impact=True)
+    return make_params(spec, track_impact=True)
 
 
 def _seed_array(seeds: Iterable[int]) -> np.ndarray:
@@ -267,7 +266,7 @@ def run_episodes(
     params = _resolve_params(spec)
     seed_array = _seed_array(seeds)
     names = tuple(policies)
-    out = _jitted(_episodes_of_set, ("policies",))(
+    out = cached_jit(_episodes_of_set, ("policies",))(
         jnp.asarray(seed_array, dtype=jnp.uint32),
         params,
         policies=tuple(policies[name] for name in names),

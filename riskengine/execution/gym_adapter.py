@@ -48,14 +48,14 @@ import jax
 import numpy as np
 from gymnasium import spaces
 
-from riskengine.execution import env as _env
 from riskengine.execution.actions import ACTION_NAMES, N_ACTIONS, discrete_action
-from riskengine.execution.env import N_OBS, EnvParams, EnvState
+from riskengine.execution.env import N_OBS, EnvParams, EnvState, make_params, reset_env, step_env
+from riskengine.sim.pytree import check_instance
 
 __all__ = ["OBS_HIGH", "OBS_LOW", "OBS_NAMES", "ExecutionGymEnv"]
 
-# Bounds of each observation, in the order of ``env._observe``.  Where
-# ``_observe`` clips (``minimum(., 10)``, ``clip(drift / 5, -10, 10)``) the
+# Bounds of each observation, in the order of :func:`riskengine.execution.env.observe`.
+# Where it clips (``minimum(., 10)``, ``clip(drift / 5, -10, 10)``) the
 # bound is the clip; the rest hold by construction: fractions of the parent
 # order or of the horizon lie in [0, 1] (a resting order never exceeds what is
 # left, fills never exceed the parent), the signed imbalance in [-1, 1], the
@@ -87,7 +87,7 @@ OBS_HIGH = np.array([high for _, _, high in _BOUNDS], dtype=np.float32)
 @jax.jit
 def _reset_episode(episode_key: jax.Array, params: EnvParams):
     reset_key, key = jax.random.split(episode_key)
-    obs, state = _env._reset(reset_key, params)
+    obs, state = reset_env(reset_key, params)
     return key, obs, state
 
 
@@ -95,7 +95,7 @@ def _reset_episode(episode_key: jax.Array, params: EnvParams):
 def _step_episode(key: jax.Array, state: EnvState, index: jax.Array, params: EnvParams):
     key, step_key = jax.random.split(key)
     action = discrete_action(index, params.horizon - state.step)
-    obs, state, reward, done, info = _env._step(step_key, state, action, params)
+    obs, state, reward, done, info = step_env(step_key, state, action, params)
     return key, obs, state, reward, done, info
 
 
@@ -187,9 +187,9 @@ class ExecutionGymEnv(gymnasium.Env):
         # scenario is kept as ``scenario``.
         self.scenario = spec if params is None else None
         if params is None:
-            params = _env.make_params(spec, track_impact=track_impact)
+            params = make_params(spec, track_impact=track_impact)
         else:
-            _env._check_params(params)
+            check_instance(params, EnvParams, "params")
             if not (isinstance(spec, str) and spec == "regime_switching"):
                 raise ValueError("spec: give either spec or params, not both")
             if track_impact:

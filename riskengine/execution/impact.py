@@ -81,11 +81,19 @@ import numpy as np
 from jax import lax
 
 from riskengine._validation import as_float, as_int, check_seed
-from riskengine.execution import env as execution_env
 from riskengine.execution.baselines import TWAP
-from riskengine.execution.env import MARKET, EnvParams, ExecutionAction
-from riskengine.sim import orderbook as ob
-from riskengine.sim._devices import map_over_devices
+from riskengine.execution.env import (
+    MARKET,
+    EnvParams,
+    ExecutionAction,
+    episode_info,
+    reset_env,
+    step_env,
+)
+from riskengine.execution.impact_estimate import ImpactEstimate
+from riskengine.sim.book_kernel import best_levels, mid_half_ticks
+from riskengine.sim.devices import map_over_devices
+from riskengine.sim.pytree import check_instance
 
 __all__ = [
     "DEFAULT_SIZE_FRACTIONS",
@@ -106,75 +114,8 @@ _F32, _I32 = jnp.float32, jnp.int32
 
 
 # --------------------------------------------------------------------------- results
-@dataclasses.dataclass(frozen=True)
-class ImpactEstimate:
-    """Almgren-Chriss parameters of a book (currency units, lots, steps).
-
-    Attributes
-    ----------
-    eta : float
-        Temporary impact :math:`\\eta`, currency per lot per lot traded in the step.
-    gamma : float
-        Permanent impact :math:`\\gamma`, currency per lot traded.
-    sigma : float
-        Volatility of the undisturbed mid, currency per :math:`\\sqrt{\\text{step}}`.
-    half_spread : float
-        :math:`\\epsilon`, the fixed cost per lot of a market order (the
-        temporary-impact regression's intercept), currency.
-    quoted_half_spread : float
-        The book's mean half spread when the probes were sent, currency.
-    eta_stderr, gamma_stderr, sigma_stderr, half_spread_stderr, quoted_half_spread_stderr : float
-        Standard errors (clustered by episode).
-    temporary_r2, permanent_r2 : float
-        :math:`R^2` of the two regressions.
-    permanent_intercept : float
-        :math:`c`, the mean own-mid move in a step without a trade (the
-        drift left by earlier trades; near 0 when impact is permanent).
-    n_episodes, n_probes : int
-        Probe episodes, and steps with a trade.
-    max_probe : int
-        Largest probe, lots.
-    probe_probability : float
-        Probability of a probe at a step.
-    tick_size : float
-        Currency per tick, to read the numbers in ticks.
-    """
-
-    eta: float
-    gamma: float
-    sigma: float
-    half_spread: float
-    quoted_half_spread: float
-    eta_stderr: float
-    gamma_stderr: float
-    sigma_stderr: float
-    half_spread_stderr: float
-    quoted_half_spread_stderr: float
-    temporary_r2: float
-    permanent_r2: float
-    permanent_intercept: float
-    n_episodes: int
-    n_probes: int
-    max_probe: int
-    probe_probability: float
-    tick_size: float
-
-    def summary(self) -> dict[str, float]:
-        """Every field, plus :math:`\\tilde\\eta = \\eta - \\gamma / 2` and the prices in ticks.
-
-        >>> from riskengine.execution import env
-        >>> params = env.make_params("regime_switching")
-        >>> summary = estimate_impact(params, seed=0, n_episodes=256).summary()
-        >>> round(summary["quoted_half_spread_ticks"], 2), summary["n_episodes"]
-        (0.61, 256)
-        """
-        out: dict[str, float] = dataclasses.asdict(self)
-        out["eta_tilde"] = self.eta - self.gamma / 2.0
-        for name in ("eta", "gamma", "sigma", "half_spread", "quoted_half_spread"):
-            out[f"{name}_ticks"] = getattr(self, name) / self.tick_size
-        return out
-
-
+# ImpactEstimate lives in its own module (re-exported here), so that the
+# baselines, which build schedules from it, need not import this module.
 @dataclasses.dataclass(frozen=True, eq=False)
 class ImpactCurve:
     """Mean cost of TWAP meta-orders by size, measured and as the AC model predicts.
@@ -253,7 +194,7 @@ def _episode(index, seed, stream, params: EnvParams, twap, max_probe, probe_prob
     """One episode: random market probes (``twap`` False) or a TWAP meta-order (True)."""
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), stream), index)
     reset_key, probe_key, steps_key = jax.random.split(key, 3)
-    obs, state = execution_env._reset(reset_key, params)
+    obs, state = reset_env(reset_key, params)
     size_key, when_key = jax.random.split(probe_key)
     sizes = jax.random.randint(size_key, (params.horizon,), 1, max_probe + 1, dtype=_I32)
     probing = jax.random.uniform(when_key, (params.horizon,)) < probe_probability
@@ -263,16 +204,16 @@ def _episode(index, seed, stream, params: EnvParams, twap, max_probe, probe_prob
     def body(carry, xs):
         obs, state = carry
         step_key, probe = xs
-        mid2 = execution_env._mid2(state.book, book_params)
-        best_bid, best_ask = ob._best(state.book.bid, state.book.ask, book_params)
-        shadow2 = execution_env._mid2(state.shadow, book_params)
+        mid2 = mid_half_ticks(state.book, book_params)
+        best_bid, best_ask = best_levels(state.book, book_params)
+        shadow2 = mid_half_ticks(state.shadow, book_params)
         remaining = jnp.maximum(state.parent - state.filled, 1).astype(_F32)
         schedule = TWAP().act(step_key, obs, state, params).fraction
         fraction = jnp.where(twap, schedule, probe.astype(_F32) / remaining)
         action = ExecutionAction(fraction=fraction, style=jnp.asarray(MARKET, _I32))
-        obs, after, _, _, _ = execution_env._step(step_key, state, action, params)
-        mid2_after = execution_env._mid2(after.book, book_params)
-        shadow2_after = execution_env._mid2(after.shadow, book_params)
+        obs, after, _, _, _ = step_env(step_key, state, action, params)
+        mid2_after = mid_half_ticks(after.book, book_params)
+        shadow2_after = mid_half_ticks(after.shadow, book_params)
         record = {
             "lots": after.filled - state.filled,
             # side * (2 * sum(fill ticks) - lots * 2 m_k): half-ticks times lots
@@ -285,7 +226,7 @@ def _episode(index, seed, stream, params: EnvParams, twap, max_probe, probe_prob
 
     keys = jax.random.split(steps_key, params.horizon)
     (_, state), records = lax.scan(body, (obs, state), (keys, probes))
-    info = execution_env._info(state, params)
+    info = episode_info(state, params)
     return {
         **records,
         "side": state.side,
@@ -340,7 +281,7 @@ def _with_fixed_size(params: EnvParams, lots: float) -> EnvParams:
 
 
 def _check_params(params: Any) -> EnvParams:
-    ob._require(params, EnvParams, "params")
+    check_instance(params, EnvParams, "params")
     return params.with_impact(True)  # impact is measured against the shadow book
 
 
@@ -419,6 +360,14 @@ def estimate_impact(
     Episodes run in compiled chunks of 256, so every call in a process (this
     one and :func:`impact_curve`, any ``n_episodes``) shares one compilation,
     about 20 s on a laptop-class CPU; a chunk then takes about half a second.
+
+    Examples
+    --------
+    >>> from riskengine.execution import env
+    >>> params = env.make_params("regime_switching")
+    >>> summary = estimate_impact(params, seed=0, n_episodes=256).summary()
+    >>> round(summary["quoted_half_spread_ticks"], 2), summary["n_episodes"]
+    (0.61, 256)
     """
     params = _check_params(params)
     seed = check_seed(seed)
@@ -526,7 +475,7 @@ def impact_curve(
         raise ValueError("size_fractions: expected at least one size")
     if estimate is None:
         estimate = estimate_impact(params, seed=seed)
-    ob._require(estimate, ImpactEstimate, "estimate")
+    check_instance(estimate, ImpactEstimate, "estimate")
 
     volume = float(params.typical_volume)
     columns: dict[str, list[float]] = {}

@@ -13,7 +13,9 @@ An artifact is a directory ``models/<policy_id>/`` holding
 :func:`load_policy` checks the format version, the digest and every array's
 shape before it builds a policy, and names what is wrong when it refuses.
 Policies are looked up by id in :func:`models_directory` (``$RISKENGINE_MODELS``
-or the repository's ``models/``).
+or the repository's ``models/``). :func:`policy_for` gives the policy the
+engine's execution parameters name: the engine hands out parameters, and which
+object serves them is this layer's business.
 
 Examples
 --------
@@ -37,6 +39,7 @@ import io
 import json
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +47,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from riskengine.engine.state import RiskState
+from riskengine.errors import InvalidInput
 from riskengine.execution.actions import ACTION_NAMES, N_ACTIONS
 from riskengine.execution.env import N_OBS
 from riskengine.execution.ppo import PPOPolicy
+from riskengine.risk.execution_params import ExecutionParams
 
 __all__ = [
     "CARD_FORMAT",
     "DEFAULT_POLICY_ID",
     "available_policies",
+    "check_policy_id",
     "load_card",
     "load_policy",
     "models_directory",
+    "policy_for",
     "resolve_policy",
     "save_policy",
     "weights_digest",
@@ -77,7 +85,8 @@ def _root(root: str | os.PathLike[str] | None) -> Path:
     return models_directory() if root is None else Path(root)
 
 
-def _check_id(policy_id: Any) -> str:
+def check_policy_id(policy_id: Any) -> str:
+    """``policy_id`` if it is a safe directory name (letters, digits, ``_.-``), else ValueError."""
     if not isinstance(policy_id, str) or not _ID.fullmatch(policy_id):
         raise ValueError(
             f"policy_id: expected letters, digits, '_', '.' or '-' (at most 100), got {policy_id!r}"
@@ -143,7 +152,7 @@ def save_policy(
     a crash never leaves half an artifact.  Refuses to overwrite an existing
     artifact unless ``overwrite``.
     """
-    _check_id(policy_id)
+    check_policy_id(policy_id)
     if not isinstance(policy, PPOPolicy):
         raise TypeError(f"policy: expected a PPOPolicy, got {type(policy).__name__}")
     if not isinstance(card, dict):
@@ -176,7 +185,7 @@ def save_policy(
 
 def load_card(policy_id: str, *, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The model card of ``policy_id`` (parsed ``card.json``)."""
-    _check_id(policy_id)
+    check_policy_id(policy_id)
     base = _root(root)
     path = base / policy_id / "card.json"
     if not path.is_file():
@@ -279,3 +288,68 @@ def resolve_policy(policy_id: str, *, root: str | os.PathLike[str] | None = None
             "riskengine.execution.workflow.standard_policies(spec)"
         )
     return load_policy(DEFAULT_POLICY_ID if policy_id == "rl" else policy_id, root=root)
+
+
+# Policies served by policy_for, per (models directory, id): an artifact is read,
+# digest-checked and turned into arrays once per process, not once per order.
+_SERVED: dict[tuple[Path, str], Any] = {}
+_SERVED_LOCK = threading.Lock()
+
+
+def policy_for(
+    state_or_params: RiskState | ExecutionParams | None,
+    policy_id: str | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+) -> Any:
+    """The execution policy to work orders with now: the one the state names, or ``policy_id``.
+
+    ``policy_id`` defaults to the id in the execution parameters
+    (``RiskState.execution.policy_id``, set by ``config.execution.policy_ids``
+    per regime); see :func:`resolve_policy` for the ids (``"twap"``,
+    ``"vwap"``, ``"rl"`` or a stored artifact under ``root``). Policies are
+    cached per models directory and id, so the same id gives the same object.
+
+    Parameters
+    ----------
+    state_or_params : RiskState, ExecutionParams or None
+        The engine's state (``engine.state``, None before its first tick) or
+        its execution parameters.
+    policy_id : str, optional
+        Overrides the id the state names.
+    root : path, optional
+        Where stored artifacts live (default :func:`models_directory`).
+
+    Raises
+    ------
+    InvalidInput
+        ``policy_id`` is not given and there is no state to read it from.
+    ValueError, FileNotFoundError
+        As :func:`resolve_policy`.
+
+    Examples
+    --------
+    >>> policy_for(None, "twap").name
+    'twap'
+    >>> policy_for(None, "twap") is policy_for(None, "twap")
+    True
+    >>> policy_for(None)
+    Traceback (most recent call last):
+    riskengine.errors.InvalidInput: policy_id: no risk state yet: warm the engine up or name one
+    """
+    if policy_id is None:
+        if state_or_params is None:
+            raise InvalidInput("policy_id", "no risk state yet: warm the engine up or name one")
+        if isinstance(state_or_params, RiskState):
+            state_or_params = state_or_params.execution
+        if not isinstance(state_or_params, ExecutionParams):
+            raise InvalidInput(
+                "state_or_params",
+                f"expected a RiskState or ExecutionParams, got {type(state_or_params).__name__}",
+            )
+        policy_id = state_or_params.policy_id
+    key = (_root(root), policy_id)
+    with _SERVED_LOCK:
+        if key not in _SERVED:
+            _SERVED[key] = resolve_policy(policy_id, root=root)
+        return _SERVED[key]

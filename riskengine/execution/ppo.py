@@ -41,9 +41,16 @@ import optax
 from jax import lax
 
 from riskengine._validation import as_float, as_int, check_seed
-from riskengine.execution import env as execution_env
 from riskengine.execution.actions import N_ACTIONS, discrete_action
-from riskengine.execution.env import N_OBS, EnvParams, EnvState, ExecutionAction
+from riskengine.execution.env import (
+    N_OBS,
+    EnvParams,
+    EnvState,
+    ExecutionAction,
+    reset_env,
+    step_env,
+)
+from riskengine.sim.pytree import check_instance
 
 __all__ = ["PPOConfig", "PPOPolicy", "TrainResult", "init_network", "policy_logits", "train"]
 
@@ -284,15 +291,15 @@ def _rollout(network: Network, key: jax.Array, params: EnvParams, config: PPOCon
         log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
         env_action = jax.vmap(discrete_action)(action, horizon - state.step)
         step_keys = jax.random.split(step_key, config.n_envs)
-        obs_next, state, reward, done, info = jax.vmap(
-            execution_env._step, in_axes=(0, 0, 0, None)
-        )(step_keys, state, env_action, params)
+        obs_next, state, reward, done, info = jax.vmap(step_env, in_axes=(0, 0, 0, None))(
+            step_keys, state, env_action, params
+        )
         transition = Transition(obs, action, log_prob, value, reward, done, info["is_bps"])
         return (obs_next, state), transition
 
     def one_episode(_, key):
         reset_key, steps_key = jax.random.split(key)
-        obs, state = jax.vmap(execution_env._reset, in_axes=(0, None))(
+        obs, state = jax.vmap(reset_env, in_axes=(0, None))(
             jax.random.split(reset_key, config.n_envs), params
         )
         _, transitions = lax.scan(one_step, (obs, state), jax.random.split(steps_key, horizon))
@@ -440,7 +447,7 @@ def train(
         ``progress(updates_done, n_updates, last_metrics)``, called after each
         jitted chunk (the CLI draws a rich progress bar with it).
     """
-    execution_env.ob._require(params, EnvParams, "params")
+    check_instance(params, EnvParams, "params")
     if not isinstance(config, PPOConfig):
         raise TypeError(f"config: expected a PPOConfig, got {type(config).__name__}")
     seed = check_seed(seed)

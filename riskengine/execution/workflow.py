@@ -24,7 +24,7 @@ import jax
 import numpy as np
 import optax
 
-import riskengine
+from riskengine._version import __version__
 from riskengine.execution import env as execution_env
 from riskengine.execution.baselines import default_baselines
 from riskengine.execution.evaluate import EvaluationResult, evaluate
@@ -32,8 +32,8 @@ from riskengine.execution.impact import estimate_impact
 from riskengine.execution.policy import ExecutionPolicy
 from riskengine.execution.policy_store import (
     DEFAULT_POLICY_ID,
-    _check_id,
     available_policies,
+    check_policy_id,
     load_card,
     load_policy,
     save_policy,
@@ -108,7 +108,7 @@ def check_training_target(
 
     Called before training starts (not after hours of it); returns the scenario tables.
     """
-    _check_id(policy_id)
+    check_policy_id(policy_id)
     if not overwrite and policy_id in available_policies(root):
         raise FileExistsError(f"policy_id: artifact {policy_id!r} already exists (use overwrite)")
     return scenario_tables(spec)
@@ -150,7 +150,7 @@ def train_policy(
         "training_seconds": round(seconds, 1),
         "final_training_metrics": {k: float(v[-1]) for k, v in result.metrics.items()},
         "software": {
-            "riskengine": riskengine.__version__,
+            "riskengine": __version__,
             "jax": jax.__version__,
             "numpy": np.__version__,
             "optax": optax.__version__,

@@ -7,12 +7,14 @@
 - :class:`LearnedVolForecaster`: river regression on HAR features, trained on QLIKE.
 - :class:`EWMACovariance`: river's EWMA covariance (optionally shrunk) for arrays.
 - :func:`constant_correlation_shrinkage`: Ledoit-Wolf shrinkage of a sample covariance.
+- :class:`Innovations`: the standardised innovation law (t, skewed t, normal): quantile, tail mean.
 """
 
 from riskengine.forecast.dcc import DCCParams, OnlineDCC
 from riskengine.forecast.ewma import EWMAVol
 from riskengine.forecast.ewma_covariance import EWMACovariance
 from riskengine.forecast.garch import GARCHParams, OnlineGARCH, RefitReport
+from riskengine.forecast.innovations import Innovations
 from riskengine.forecast.learned import LearnedVolForecaster, QLIKELoss
 from riskengine.forecast.shrinkage import ShrunkEstimate, constant_correlation_shrinkage
 
@@ -21,6 +23,7 @@ __all__ = [
     "EWMACovariance",
     "EWMAVol",
     "GARCHParams",
+    "Innovations",
     "LearnedVolForecaster",
     "OnlineDCC",
     "OnlineGARCH",

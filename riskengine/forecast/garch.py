@@ -23,7 +23,7 @@ current :math:`h`, so a refit never causes a jump or a replay.
 One-step risk follows from the innovation's quantile :math:`q_a = F_z^{-1}(a)`
 and tail mean :math:`\bar z_a = E[z \mid z \le q_a] = a^{-1}\int_0^a F_z^{-1}(u)\,du`,
 both taken from arch's own distribution objects (:class:`arch.univariate.StudentsT`,
-:class:`arch.univariate.SkewStudent`):
+:class:`arch.univariate.SkewStudent`) by :mod:`riskengine.forecast.innovations`:
 
 .. math::
 
@@ -34,7 +34,6 @@ both taken from arch's own distribution objects (:class:`arch.univariate.Student
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import warnings
 from collections import deque
@@ -42,73 +41,22 @@ from typing import Literal
 
 import numpy as np
 from arch import arch_model
-from arch.univariate import SkewStudent, StudentsT
-from scipy.integrate import quad
 from scipy.signal import lfilter
 
 from riskengine._validation import as_float, as_int
 from riskengine.base import OnlineModel, check_observation
+from riskengine.forecast.innovations import (
+    arch_shape,
+    innovation_quantile,
+    innovation_tail_mean,
+)
 
-__all__ = [
-    "GARCHParams",
-    "OnlineGARCH",
-    "RefitReport",
-    "innovation_quantile",
-    "innovation_tail_mean",
-]
+__all__ = ["GARCHParams", "OnlineGARCH", "RefitReport"]
 
 # arch is fitted on percent returns: its optimiser and variance floor are tuned
 # for O(1) numbers, and decimal daily returns would be O(0.01).
 _SCALE = 100.0
-
-# The standardised innovations, as arch defines them (mean 0, variance 1).
-# ``ppf`` is a pure function of its arguments, so one instance of each serves all.
-_INNOVATIONS = {"t": StudentsT(), "skewt": SkewStudent()}
-
-# u = tail * s**8 maps (0, tail) onto (0, 1) and turns the quantile's
-# integrable singularity at u = 0 (ppf ~ -u**(-1/nu), nu > 2) into a zero,
-# ~ s**(7 - 8/nu), which quad integrates to ~1e-12 relative or better.
-_SUBSTITUTION_POWER = 8
-# Below this probability the integrand is taken as 0: what it leaves out is
-# below 1e-90 of the integral for any nu > 2, and scipy's extreme quantiles
-# are not reliable there.
-_SMALLEST_PROBABILITY = 1e-200
-
-
-def _shape(dist: str, nu: float, lam: float) -> list[float]:
-    """arch's shape parameters of the innovation: ``[nu]`` or ``[eta, lambda]``."""
-    return [nu] if dist == "t" else [nu, lam]
-
-
-@functools.lru_cache(maxsize=4096)
-def innovation_quantile(dist: str, nu: float, lam: float, tail: float) -> float:
-    """:math:`q_a = F_z^{-1}(a)` of the standardised innovation, from arch's ``ppf``."""
-    return float(_INNOVATIONS[dist].ppf(tail, _shape(dist, nu, lam)))
-
-
-@functools.lru_cache(maxsize=4096)
-def innovation_tail_mean(dist: str, nu: float, lam: float, tail: float) -> float:
-    r""":math:`E[z \mid z \le q_a] = a^{-1} \int_0^a F_z^{-1}(u)\, du` by quadrature.
-
-    With :math:`u = a s^8` the integral is :math:`\int_0^1 8 s^7 F_z^{-1}(a s^8)\, ds`,
-    whose integrand is finite on :math:`[0, 1]` and vanishes at 0. Hansen's skewed-t
-    quantile has a kink at :math:`u = (1 - \lambda) / 2`; when that lies inside
-    :math:`(0, a)` quad is told where. Cached: the parameters change only at a
-    refit, so the hot path never integrates.
-    """
-    distribution, shape = _INNOVATIONS[dist], _shape(dist, nu, lam)
-    power = _SUBSTITUTION_POWER
-
-    def integrand(s: float) -> float:
-        u = tail * s**power
-        if u < _SMALLEST_PROBABILITY:
-            return 0.0
-        return power * s ** (power - 1) * float(distribution.ppf(u, shape))
-
-    kink = (1.0 - lam) / 2.0
-    points = [(kink / tail) ** (1.0 / power)] if dist == "skewt" and kink < tail else None
-    value, _ = quad(integrand, 0.0, 1.0, epsabs=0.0, epsrel=1e-11, limit=200, points=points)
-    return float(value)
+_BOUNDARY = 1e-9  # persistence this close to 1 is the stationarity boundary itself
 
 
 def _check_tail(tail: float) -> float:
@@ -489,13 +437,22 @@ class OnlineGARCH(OnlineModel):
             nu=float(p["nu"] if self.dist == "t" else p["eta"]),
             lam=float(p["lambda"]) if self.dist == "skewt" else 0.0,
         )
+        if params.persistence >= 1.0 - _BOUNDARY:
+            # arch's stationarity constraint is alpha + gamma / 2 + beta <= 1, and on real
+            # data it can bind: the fit then has no long-run variance (omega / 0), which
+            # the forecasts and the engine's limit scaling divide by. Not adopted.
+            message = (
+                f"boundary fit (persistence {params.persistence:.12f} >= 1 - {_BOUNDARY:g}: "
+                "no long-run variance); kept parameters"
+            )
+            return None, RefitReport(returns.size, self._n_updates, False, message)
         return params, RefitReport(returns.size, self._n_updates, True, "converged")
 
     def _to_arch(self, params: GARCHParams) -> np.ndarray:
         values = [params.mu * _SCALE] if self.mean == "constant" else []
         values += [params.omega * _SCALE**2, params.alpha]
         values += [params.gamma] if self.vol == "GJR" else []
-        return np.array([*values, params.beta, *_shape(self.dist, params.nu, params.lam)])
+        return np.array([*values, params.beta, *arch_shape(self.dist, params.nu, params.lam)])
 
     def _initial_variance(self, returns: np.ndarray, params: GARCHParams) -> float:
         """The first variance as arch starts its filter, so both give the same path.

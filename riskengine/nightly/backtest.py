@@ -29,28 +29,21 @@ replayed days; ``r_{t+1}`` is each asset's log return over the next day)::
   realised return :math:`R_{t+1} = \sum_i w_{i,t} r_{i,t+1}`: the quantity the
   engine's VaR is a quantile of (:mod:`riskengine.risk.var`). The last day
   has none (NaN), so every backtest uses days ``0..T-2``.
-- **Engine VaR / ES** are the states' own
-  (``history[t].var(level)``, computed here for all days at once).
-- **Baseline 'ewma'**: RiskMetrics, :math:`S_{t+1} = \lambda S_t + (1-\lambda)
-  r_t r_t^\top` with :math:`\lambda = 0.94` and zero mean, seeded with the
-  second moment of the warm-up returns (:func:`ewma_covariance_forecasts`);
-  normal VaR and ES of :math:`w_t^\top S w_t`. The plain recursion, not
-  :class:`~riskengine.forecast.EWMACovariance` (river's, mean-corrected): this
-  is the textbook baseline, and it runs in one ``lfilter`` call.
-- **Baseline 'historical'**: the quantile and tail mean of the book's
-  *current* weights applied to the last :data:`HISTORICAL_DAYS` days of asset
-  returns, unfiltered (:func:`historical_var_es`).
+- **Engine VaR / ES** are the states' own (``history[t].var(level)``),
+  computed for all days at once by
+  :func:`~riskengine.risk.var.portfolio_var_es_path`.
+- **Baselines** 'ewma' (RiskMetrics) and 'historical' (historical
+  simulation over :data:`~riskengine.nightly.baselines.HISTORICAL_DAYS`): see
+  :mod:`riskengine.nightly.baselines`.
 - **Backtests** (:mod:`riskengine.scoring`): Kupiec, Christoffersen
   independence and conditional coverage and the Basel traffic light for every
   model and VaR level; Acerbi-Szekely :math:`Z_2` at ``es_level`` for the
   engine and 'ewma'. Its Monte Carlo null is exact for each: histories drawn
   from the very forecast distributions that gave the VaR and ES (for the
   engine :math:`w^\top\mu + \sigma_p z`, ``z`` from the innovation law in
-  force that day, by arch's ``ppf``; for 'ewma' the normal).
-- **Forecast scores**: engine vs 'ewma', each asset's variance (QLIKE, MSE
-  against the squared next-day return), the equally weighted portfolio's
-  variance (QLIKE) and the covariance (portfolio QLIKE with equal weights,
-  Mahalanobis ratio).
+  force that day, :meth:`Innovations.ppf <riskengine.forecast.Innovations.ppf>`;
+  for 'ewma' the normal).
+- **Forecast scores**: engine vs 'ewma' (:mod:`riskengine.nightly.forecast_scores`).
 
 Nothing here looks ahead: a day's forecasts use closes up to that day only
 (the tests perturb later prices and compare).
@@ -78,15 +71,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.signal import lfilter
-from scipy.special import ndtri
 
+from riskengine._validation import check_price_matrix
 from riskengine.engine import Engine, EngineConfig, RiskHistory, RiskState
 from riskengine.errors import (
     InvalidInput,
@@ -95,38 +87,26 @@ from riskengine.errors import (
     MissingAsset,
     UnknownAsset,
 )
+from riskengine.nightly.baselines import (
+    HISTORICAL_DAYS,
+    ewma_covariance_forecasts,
+    historical_var_es,
+)
+from riskengine.nightly.forecast_scores import ForecastScore, forecast_scores
+from riskengine.nightly.long_rows import LongRows
 from riskengine.risk.orders import Fill
-from riskengine.risk.var import Innovations
+from riskengine.risk.var import portfolio_moments, portfolio_var_es_path
 from riskengine.scoring import (
     BacktestResult,
     VaRBacktest,
     acerbi_szekely_z2_test,
-    mahalanobis_ratio,
-    mse,
-    portfolio_qlike,
-    qlike,
     sample_student_t_returns,
     student_t_var_es,
     var_backtest,
 )
 
-__all__ = [
-    "EWMA_LAMBDA",
-    "HISTORICAL_DAYS",
-    "MODELS",
-    "SIGNIFICANCE",
-    "Z2_SIMULATIONS",
-    "ForecastScore",
-    "HistoryBacktest",
-    "backtest_history",
-    "ewma_covariance_forecasts",
-    "historical_var_es",
-]
+__all__ = ["MODELS", "SIGNIFICANCE", "Z2_SIMULATIONS", "HistoryBacktest", "backtest_history"]
 
-#: RiskMetrics' daily decay of the 'ewma' baseline.
-EWMA_LAMBDA = 0.94
-#: Days of past returns in the 'historical' baseline (one trading year).
-HISTORICAL_DAYS = 250
 #: Level of the statistical tests: p below it is a 'reject'.
 SIGNIFICANCE = 0.05
 #: Histories simulated for each Acerbi-Szekely null (p-values floor at 1 / 1001).
@@ -135,122 +115,6 @@ Z2_SIMULATIONS = 1000
 #: The VaR forecasters backtested: the engine and the two baselines.
 MODELS = ("engine", "ewma", "historical")
 _TESTS = ("kupiec", "christoffersen_independence", "christoffersen_cc")
-
-
-class ForecastScore(NamedTuple):
-    """One row of ``forecast_scores``: the engine's score and the baseline's on one target."""
-
-    target: str  # 'variance:<asset>', 'variance:portfolio' or 'covariance'
-    model: str
-    baseline: str
-    score: str  # 'qlike', 'mse', 'portfolio_qlike', 'mahalanobis'
-    value: float
-    baseline_value: float
-
-    @property
-    def ratio(self) -> float | None:
-        """``value / baseline_value`` (below 1: the engine is better); None for Mahalanobis.
-
-        The Mahalanobis ratio is best at 1, not at 0, so its quotient ranks nothing.
-        """
-        if self.score == "mahalanobis":
-            return None
-        return self.value / self.baseline_value
-
-
-# ---------------------------------------------------------------------- baselines
-def ewma_covariance_forecasts(
-    returns: np.ndarray, *, seed_rows: int, lam: float = EWMA_LAMBDA
-) -> np.ndarray:
-    r"""RiskMetrics covariance forecasts: ``out[k]`` is the forecast of ``returns[k]``.
-
-    .. math::
-
-        S_0 = \frac{1}{m} \sum_{k < m} r_k r_k^\top, \qquad
-        S_{k+1} = \lambda S_k + (1 - \lambda) r_k r_k^\top,
-
-    with ``m = seed_rows`` and zero mean. ``out[k]`` uses ``returns[:k]`` and
-    the seed, so it is out of sample for ``k >= seed_rows``; ``out[K]`` (one
-    past the data) is the forecast for the day after the last return.
-
-    Parameters
-    ----------
-    returns : numpy.ndarray, shape (K, N)
-        Log returns, oldest first.
-    seed_rows : int
-        Leading returns whose second moment seeds the recursion.
-    lam : float
-        Decay in (0, 1).
-
-    Returns
-    -------
-    numpy.ndarray, shape (K + 1, N, N)
-
-    Examples
-    --------
-    >>> r = np.array([[0.01, 0.0], [0.02, -0.01], [-0.01, 0.01]])
-    >>> out = ewma_covariance_forecasts(r, seed_rows=1)
-    >>> out.shape, float(out[0, 0, 0])  # the seed: r_0 r_0'
-    ((4, 2, 2), 0.0001)
-    >>> bool(np.isclose(out[2, 0, 0], 0.94 * out[1, 0, 0] + 0.06 * 0.02**2))
-    True
-    """
-    returns = np.asarray(returns, dtype=np.float64)
-    k, n = returns.shape
-    outer = (returns[:, :, None] * returns[:, None, :]).reshape(k, n * n)
-    seed = outer[:seed_rows].mean(axis=0)
-    # y_k = (1 - lam) x_k + lam y_{k-1} with y_{-1} = seed: lfilter's state starts at lam * seed.
-    filtered, _ = lfilter([1.0 - lam], [1.0, -lam], outer, axis=0, zi=(lam * seed)[None, :])
-    return np.concatenate([seed[None], filtered]).reshape(k + 1, n, n)
-
-
-def historical_var_es(
-    returns: np.ndarray,
-    weights: np.ndarray,
-    *,
-    first: int,
-    tail: float,
-    days: int = HISTORICAL_DAYS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Historical-simulation VaR and ES of today's weights over the last ``days`` returns.
-
-    Forecast ``t`` is for ``returns[first + t]`` (which may be one past the
-    data); it applies ``weights[t]`` to ``returns[first + t - days : first + t]``
-    and takes minus the ``tail`` quantile (numpy's linear interpolation) and
-    minus the mean of the scenarios at or below it.
-
-    Parameters
-    ----------
-    returns : numpy.ndarray, shape (K, N)
-    weights : numpy.ndarray, shape (T, N)
-    first : int
-        Index of the first forecast's target, ``>= days``, with
-        ``first + T - 1 <= K``.
-    tail : float
-        Tail probability (0.01 for the 99 % VaR).
-    days : int
-        Scenarios per forecast.
-
-    Returns
-    -------
-    var, es : numpy.ndarray, shape (T,)
-        Positive loss fractions.
-
-    Examples
-    --------
-    >>> r = np.arange(-5, 5, dtype=float)[:, None] / 100  # -5 % .. +4 %
-    >>> var, es = historical_var_es(r, np.ones((1, 1)), first=10, tail=0.1, days=10)
-    >>> np.round([var[0], es[0]], 4).tolist()  # 10 % quantile -4.1 %; mean of -5 %
-    [0.041, 0.05]
-    """
-    returns = np.asarray(returns, dtype=np.float64)
-    windows = np.lib.stride_tricks.sliding_window_view(returns, days, axis=0)  # (K-days+1, N, d)
-    steps = weights.shape[0]
-    scenarios = np.einsum("tn,tnd->td", weights, windows[first - days : first - days + steps])
-    quantile = np.quantile(scenarios, tail, axis=1)
-    below = scenarios <= quantile[:, None]
-    tail_mean = np.sum(scenarios * below, axis=1) / np.sum(below, axis=1)
-    return -quantile, -tail_mean
 
 
 def _with_state_as_last(history: RiskHistory, state: RiskState) -> RiskHistory:
@@ -287,32 +151,7 @@ def _with_state_as_last(history: RiskHistory, state: RiskState) -> RiskHistory:
     )
 
 
-# ---------------------------------------------------------------------- the engine's numbers
-def _engine_var_es(
-    history: RiskHistory, weights: np.ndarray, tail: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``history[t].var`` and ``.es`` at ``tail`` for every ``t`` (risk.var's formulas)."""
-    sigma = np.sqrt(
-        np.maximum(np.einsum("ti,tij,tj->t", weights, history.covariance, weights), 0.0)
-    )
-    mean = np.sum(weights * history.mean, axis=1)
-    laws = {law: (law.quantile(tail), law.tail_mean(tail)) for law in set(history.innovations)}
-    quantile = np.array([laws[law][0] for law in history.innovations])
-    tail_mean = np.array([laws[law][1] for law in history.innovations])
-    return -(mean + sigma * quantile), -(mean + sigma * tail_mean)
-
-
-def _innovation_ppf(law: Innovations) -> Callable[[np.ndarray], np.ndarray]:
-    """The standardised innovation's quantile function, vectorised (arch's ``ppf``)."""
-    if law.dist == "normal" or math.isinf(law.nu):
-        return ndtri
-    from arch.univariate import SkewStudent, StudentsT
-
-    if law.dist == "t":
-        return lambda u: StudentsT().ppf(u, [law.nu])
-    return lambda u: SkewStudent().ppf(u, [law.nu, law.lam])
-
-
+# ---------------------------------------------------------------------- the engine's null
 def _engine_null(
     history: RiskHistory,
     weights: np.ndarray,
@@ -321,16 +160,14 @@ def _engine_null(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Book returns simulated from the engine's own forecast laws, (n_sims, days)."""
-    w = weights[:days]
-    sigma = np.sqrt(np.maximum(np.einsum("ti,tij,tj->t", w, history.covariance[:days], w), 0.0))
-    mean = np.sum(w * history.mean[:days], axis=1)
+    mean, sigma = portfolio_moments(weights[:days], history.covariance[:days], history.mean[:days])
     laws = history.innovations[:days]
     uniforms = rng.random((n_sims, days))
     z = np.empty_like(uniforms)
     # One law per refit: a handful of groups, each one vectorised ppf call.
     for law in dict.fromkeys(laws):
         columns = np.fromiter((item == law for item in laws), dtype=bool, count=days)
-        z[:, columns] = _innovation_ppf(law)(uniforms[:, columns].ravel()).reshape(n_sims, -1)
+        z[:, columns] = law.ppf(uniforms[:, columns].ravel()).reshape(n_sims, -1)
     return mean + sigma * z
 
 
@@ -380,13 +217,7 @@ def _check_prices(prices: Any, assets: tuple[str, ...]) -> tuple[pd.DatetimeInde
         matrix = prices[list(assets)].to_numpy(dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidPrice("prices", "expected numbers") from None
-    bad = ~(np.isfinite(matrix) & (matrix > 0))
-    if bad.any():
-        row, column = np.argwhere(bad)[0]
-        raise InvalidPrice(
-            f"prices[{assets[column]!r}]",
-            f"must be finite and > 0, got {matrix[row, column]} on {index[row]} (row {row})",
-        )
+    check_price_matrix(matrix, assets, field="prices", dates=index)
     return index, matrix
 
 
@@ -410,65 +241,6 @@ def _check_book(book: Any, assets: tuple[str, ...]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the result
-def _dictionary(codes: np.ndarray, words: Sequence[str]) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(list(words)))
-
-
-class _LongRows:
-    """Blocks of rows for a long table (as_of, scope, name, [level,] value), concatenated once.
-
-    Each block is a whole metric: one numpy call per block, no loop over rows.
-    """
-
-    def __init__(self, scopes: Sequence[str], names: Sequence[str]) -> None:
-        self._scope_code = {scope: i for i, scope in enumerate(scopes)}
-        self._name_code = {name: i for i, name in enumerate(names)}
-        self.scopes, self.names = list(scopes), list(names)
-        self._blocks: list[tuple[np.ndarray, ...]] = []
-
-    def add(
-        self,
-        as_of: np.ndarray,
-        scope: str | Sequence[str],
-        name: str,
-        values: np.ndarray,
-        level: float = math.nan,
-    ) -> None:
-        """``values`` (T,) for one scope, or (T, S) for the scopes ``scope`` (a sequence)."""
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim == 1:
-            codes = np.full(values.size, self._scope_code[scope], dtype=np.int32)
-            dates = as_of
-        else:
-            steps, width = values.shape
-            codes = np.tile(np.array([self._scope_code[s] for s in scope], np.int32), steps)
-            dates = np.repeat(as_of, width)
-            values = values.ravel()
-        self._blocks.append(
-            (
-                dates,
-                codes,
-                np.full(values.size, self._name_code[name], dtype=np.int32),
-                np.full(values.size, level),
-                values,
-            )
-        )
-
-    def table(self, name_column: str, with_level: bool) -> pa.Table:
-        dates, scopes, names, levels, values = (
-            np.concatenate(c) for c in zip(*self._blocks, strict=True)
-        )
-        columns = {
-            "as_of": pa.array(dates.astype("datetime64[ns]")),
-            "scope": _dictionary(scopes, self.scopes),
-            name_column: _dictionary(names, self.names),
-        }
-        if with_level:
-            columns["level"] = pa.array(levels, pa.float64(), from_pandas=True)  # NaN -> NULL
-        columns["value"] = pa.array(values, pa.float64())
-        return pa.table(columns)
-
-
 def _outcome(result: BacktestResult) -> str:
     return "reject" if result.p_value < SIGNIFICANCE else "pass"
 
@@ -576,7 +348,7 @@ class HistoryBacktest:
             "correlation",
             "correlation_calm",
         ]
-        rows = _LongRows(["portfolio", *assets, *pairs], metrics)
+        rows = LongRows(["portfolio", *assets, *pairs], metrics)
         as_of = self._as_of()
         for level in self.var_levels:
             rows.add(as_of, "portfolio", "var", self.var[level], level)
@@ -601,7 +373,7 @@ class HistoryBacktest:
     def limits_table(self) -> pa.Table:
         """``limits`` rows (as_of, scope, limit_type, value): the engine's limits each day."""
         history, assets = self.history, self.assets
-        rows = _LongRows(["portfolio", *assets], ["position", "order", "gross", "net"])
+        rows = LongRows(["portfolio", *assets], ["position", "order", "gross", "net"])
         as_of = self._as_of()
         rows.add(as_of, assets, "position", history.position_limits)
         rows.add(as_of, assets, "order", history.order_limits)
@@ -748,64 +520,6 @@ def _correlations(covariance: np.ndarray) -> np.ndarray:
     return correlation
 
 
-def _forecast_scores(
-    assets: tuple[str, ...],
-    engine_covariance: np.ndarray,
-    ewma_covariance: np.ndarray,
-    returns: np.ndarray,
-) -> tuple[ForecastScore, ...]:
-    """Engine vs 'ewma' on next-day returns (T-1, N) against the forecasts made the day before."""
-    scores = []
-    proxy = returns**2
-    engine_variance = np.diagonal(engine_covariance, axis1=1, axis2=2)
-    ewma_variance = np.diagonal(ewma_covariance, axis1=1, axis2=2)
-    for i, asset in enumerate(assets):
-        for name, loss in (("qlike", qlike), ("mse", mse)):
-            scores.append(
-                ForecastScore(
-                    f"variance:{asset}",
-                    "engine",
-                    "ewma",
-                    name,
-                    loss(engine_variance[:, i], proxy[:, i]),
-                    loss(ewma_variance[:, i], proxy[:, i]),
-                )
-            )
-    equal = np.full(len(assets), 1.0 / len(assets))
-    portfolio = (returns @ equal) ** 2
-    scores.append(
-        ForecastScore(
-            "variance:portfolio",
-            "engine",
-            "ewma",
-            "qlike",
-            qlike(np.einsum("i,tij,j->t", equal, engine_covariance, equal), portfolio),
-            qlike(np.einsum("i,tij,j->t", equal, ewma_covariance, equal), portfolio),
-        )
-    )
-    scores.append(
-        ForecastScore(
-            "covariance",
-            "engine",
-            "ewma",
-            "portfolio_qlike",
-            portfolio_qlike(engine_covariance, returns, equal),
-            portfolio_qlike(ewma_covariance, returns, equal),
-        )
-    )
-    scores.append(
-        ForecastScore(
-            "covariance",
-            "engine",
-            "ewma",
-            "mahalanobis",
-            mahalanobis_ratio(engine_covariance, returns),
-            mahalanobis_ratio(ewma_covariance, returns),
-        )
-    )
-    return tuple(scores)
-
-
 # ---------------------------------------------------------------------- the run
 def backtest_history(
     prices: pd.DataFrame,
@@ -916,8 +630,10 @@ def backtest_history(
 
     tails = {level: 1.0 - level for level in {*levels, es_level}}
     engine_var, engine_es = {}, {}
-    for level, tail in tails.items():
-        engine_var[level], engine_es[level] = _engine_var_es(history, weights, tail)
+    for level in tails:
+        engine_var[level], engine_es[level] = portfolio_var_es_path(
+            weights, history.covariance, history.mean, history.innovations, level
+        )
     ewma_covariance = ewma_covariance_forecasts(log_returns, seed_rows=warmup)[first:]
     ewma_variance = np.einsum("ti,tij,tj->t", weights, ewma_covariance, weights)
     ewma_var, ewma_es, hist_var, hist_es = {}, {}, {}, {}
@@ -955,7 +671,7 @@ def backtest_history(
                 returns, forecasts[model][es_level][:tested], es, es_tail, null()
             )
 
-    scores = _forecast_scores(
+    scores = forecast_scores(
         assets, history.covariance[:tested], ewma_covariance[:tested], next_returns
     )
     correlation = _correlations(history.covariance)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from riskengine.errors import InvalidInput, InvalidPrice, UnknownAsset
+from riskengine.errors import InvalidInput, InvalidPrice, UnknownAsset, unreadable_source
 
 __all__ = ["PriceHistory", "default_history", "load_history"]
 
@@ -312,7 +312,7 @@ def _read_source(source: str | os.PathLike[str], table: str | None) -> tuple[pd.
     # Whatever the parser raised, the user's problem is the same: this file cannot be read.
     # (Not every pyarrow error subclasses a builtin one, hence ArrowException.)
     except (OSError, ValueError, TypeError, ImportError, pa.ArrowException) as error:
-        raise _unreadable(path, error) from None
+        raise unreadable_source(path, error) from None
     return frame, str(path)
 
 
@@ -321,12 +321,6 @@ def _read_duckdb(path: Path, table: str | None) -> tuple[pd.DataFrame, str]:
     from riskengine.store import read_user_table
 
     return read_user_table(path, table), f"{path} (table {table})"
-
-
-def _unreadable(path: Path, error: BaseException) -> InvalidInput:
-    lines = str(error).strip().splitlines()
-    reason = lines[0] if lines else type(error).__name__
-    return InvalidInput("source", f"{path}: cannot read ({reason})")
 
 
 # --- shaping -----------------------------------------------------------------

@@ -16,10 +16,12 @@
 6. write everything to the store as one atomic run.
 
 Steps 4 and 5 run as shards on a backend (:mod:`.shards`): in this process or
-on Ray, with the same results. Nothing is written until every step has
-succeeded, and then everything is written in one transaction; the store is
+on Ray, with the same results. The run is recorded with
+:meth:`Store.record_run <riskengine.store.Store.record_run>`: the store is
 opened (and the run id checked) before the work starts, so a busy or corrupt
-store or a reused run id fails at once, not after the run.
+store or a reused run id fails at once, not after the run; nothing is written
+until every step has succeeded, and then everything is written in one
+transaction.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-import riskengine
 from riskengine.nightly.backtest import HistoryBacktest, backtest_history
 from riskengine.nightly.config import NightlyConfig
 from riskengine.nightly.execution import ExecutionRun, evaluate_today
@@ -211,9 +212,13 @@ def run_nightly(
     assets = history.assets
     config.engine_config(assets)  # a bad engine table fails before the store is touched
     run_id = run_id or default_run_id(history, config.seed)
-    with open_store(db) as store:
-        store.check_new_run(run_id, replace=replace)
-
+    stored = config.to_mapping() | {"assets": list(assets), "data": history.summary()}
+    with (
+        open_store(db) as store,
+        store.record_run(
+            run_id, config=stored, seed=config.seed, replace=replace, clock=clock
+        ) as run,
+    ):
         progress.stage("backtest: warm-up, replay, refit", None)
         backtest = configured_backtest(config, history)
         engine = backtest.engine
@@ -283,19 +288,9 @@ def run_nightly(
         if execution is not None:
             tables.append(("execution_results", execution.results_table()))
         advance = progress.stage("store: one transaction", len(tables))
-        stored = config.to_mapping() | {"assets": list(assets), "data": history.summary()}
-        rows: dict[str, int] = {}
-        with store.run(
-            run_id,
-            config=stored,
-            seed=config.seed,
-            code_version=riskengine.__version__,
-            replace=replace,
-            clock=clock,
-        ) as run:
-            for table, data_table in tables:
-                rows[table] = rows.get(table, 0) + run.write(table, data_table)
-                advance(1)
+        for table, data_table in tables:
+            run.write(table, data_table)
+            advance(1)
     return NightlyResult(
         run_id=run_id,
         db=Path(db),
@@ -303,5 +298,5 @@ def run_nightly(
         backtest=backtest,
         scenarios=tuple(scenarios),
         execution=execution,
-        rows=rows,
+        rows=dict(run.rows),
     )

@@ -12,7 +12,7 @@ variance :math:`\sigma_p^2 = w^\top \Sigma w`. Writing
 
 with :math:`q_a` the :math:`a` quantile of :math:`z` and :math:`\bar z_a` its
 mean below it, both from arch's distributions
-(:func:`~riskengine.forecast.garch.innovation_quantile`). The law of
+(:class:`~riskengine.forecast.innovations.Innovations`). The law of
 :math:`z` is the one a GARCH fitted to the equally weighted portfolio found
 (Student-t or Hansen's skewed t): the market factor dominates a book's tail,
 and one law per refit keeps the quantile and tail mean cached, so a VaR query
@@ -22,54 +22,15 @@ VaR and ES are positive loss fractions of portfolio value.
 
 from __future__ import annotations
 
-import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from riskengine._validation import as_float
-from riskengine.forecast.garch import innovation_quantile, innovation_tail_mean
+from riskengine.forecast.innovations import Innovations
 
-__all__ = ["Innovations", "portfolio_es", "portfolio_var"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Innovations:
-    """The standardised innovation law: ``dist`` in {"t", "skewt", "normal"} and its shape.
-
-    >>> Innovations("normal").quantile(0.01)
-    -2.326347874040841
-    >>> round(Innovations("t", nu=5.0).quantile(0.01), 4)  # unit variance: fatter tail
-    -2.6065
-    """
-
-    dist: str
-    nu: float = math.inf
-    lam: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.dist not in ("t", "skewt", "normal"):
-            raise ValueError(f"dist: expected 't', 'skewt' or 'normal', got {self.dist!r}")
-
-    def quantile(self, tail: float) -> float:
-        if self.dist == "normal" or math.isinf(self.nu):
-            return _normal_quantile(tail)
-        return innovation_quantile(self.dist, self.nu, self.lam, tail)
-
-    def tail_mean(self, tail: float) -> float:
-        if self.dist == "normal" or math.isinf(self.nu):
-            return -_normal_pdf(_normal_quantile(tail)) / tail
-        return innovation_tail_mean(self.dist, self.nu, self.lam, tail)
-
-
-def _normal_quantile(tail: float) -> float:
-    from scipy.special import ndtri
-
-    return float(ndtri(tail))
-
-
-def _normal_pdf(x: float) -> float:
-    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+__all__ = ["portfolio_es", "portfolio_moments", "portfolio_var", "portfolio_var_es_path"]
 
 
 def _tail(level: float) -> float:
@@ -110,3 +71,49 @@ def portfolio_es(
     """
     sigma = math.sqrt(max(float(weights @ covariance @ weights), 0.0))
     return -(float(weights @ mean) + sigma * innovations.tail_mean(_tail(level)))
+
+
+def portfolio_moments(
+    weights: np.ndarray, covariance: np.ndarray, mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per-step mean :math:`w_t^\top\mu_t` and volatility :math:`\sigma_{p,t}` of a book.
+
+    ``weights`` (T, N), ``covariance`` (T, N, N), ``mean`` (T, N) give (T,)
+    each: the batch form of what :func:`portfolio_var` computes for one step.
+
+    >>> cov = np.array([[[4e-4, 0.0], [0.0, 1e-4]]] * 2)
+    >>> mu, sigma = portfolio_moments(np.array([[1.0, 0.0], [0.0, 1.0]]), cov, np.zeros((2, 2)))
+    >>> sigma.tolist()
+    [0.02, 0.01]
+    """
+    sigma = np.sqrt(np.maximum(np.einsum("ti,tij,tj->t", weights, covariance, weights), 0.0))
+    return np.sum(weights * mean, axis=1), sigma
+
+
+def portfolio_var_es_path(
+    weights: np.ndarray,
+    covariance: np.ndarray,
+    mean: np.ndarray,
+    innovations: Sequence[Innovations],
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """VaR and ES at ``level`` for every step of a history at once, (T,) each.
+
+    Step ``t`` is :func:`portfolio_var` / :func:`portfolio_es` of ``weights[t]``
+    with ``covariance[t]``, ``mean[t]`` and ``innovations[t]`` (a law per step;
+    the laws change only at refits, so each distinct one is evaluated once).
+
+    >>> cov = np.array([[[1e-4]]] * 3)
+    >>> laws = [Innovations("normal")] * 3
+    >>> var, es = portfolio_var_es_path(np.ones((3, 1)), cov, np.zeros((3, 1)), laws, 0.99)
+    >>> var.round(6).tolist()
+    [0.023263, 0.023263, 0.023263]
+    >>> bool(np.all(es > var))
+    True
+    """
+    tail = _tail(level)
+    mu, sigma = portfolio_moments(weights, covariance, mean)
+    laws = {law: (law.quantile(tail), law.tail_mean(tail)) for law in set(innovations)}
+    quantile = np.array([laws[law][0] for law in innovations])
+    tail_mean = np.array([laws[law][1] for law in innovations])
+    return -(mu + sigma * quantile), -(mu + sigma * tail_mean)

@@ -26,6 +26,11 @@ Likelihood ratios use the convention :math:`0 \log 0 = 0`, so zero
 exceptions, only exceptions, or no exception ever followed by another give
 finite statistics instead of NaN. Formulas and references are in
 ``docs/scoring.md``.
+
+The module is longer than most (about 800 lines) because it is one concept:
+the tests, their result types, and the Student-t reference law a test's null
+is simulated from (:func:`student_t_var_es`, :func:`sample_student_t_returns`)
+all share the conventions above, and most of the length is doctests.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ A :class:`BookSpec` is plain, validated data: the order-flow intensities of a
 Cont-Stoikov-Talreja (2010) zero-intelligence book for each *book regime*
 (e.g. calm / stressed), the per-event regime transition matrix, the order-size
 distributions and the size of the simulation window.  :meth:`BookSpec.to_params`
-turns it into the JAX :class:`~riskengine.sim.orderbook.BookParams` pytree that
-:func:`~riskengine.sim.orderbook.reset` and :func:`~riskengine.sim.orderbook.step`
-consume.
+turns it into the JAX :class:`~riskengine.sim.book_types.BookParams` pytree that
+the kernel (:func:`~riskengine.sim.book_kernel.reset`,
+:func:`~riskengine.sim.book_kernel.step`, ...) consumes.
 
 Order-flow model (all rates are relative intensities per unit of model time;
 the simulator runs in *event time*, one event per tick of event time, so only
@@ -30,6 +30,7 @@ which is what keeps the hot path at several million events per second.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ from riskengine._validation import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - import only for annotations
-    from riskengine.sim.orderbook import BookParams
+    from riskengine.sim.book_types import BookParams
 
 __all__ = ["BookSpec"]
 
@@ -220,15 +221,67 @@ class BookSpec:
         return np.clip(np.rint(depth), 1, 10_000).astype(np.int32)
 
     def to_params(self) -> BookParams:
-        """Build the JAX :class:`~riskengine.sim.orderbook.BookParams` pytree.
+        """Build the JAX :class:`~riskengine.sim.book_types.BookParams` pytree.
+
+        The rates become the cumulative tables the kernel's inverse-CDF draws
+        search (each ending in exactly 1, so a uniform below 1 always lands on
+        a category), and the cancellation decay its separable factors.
 
         >>> params = BookSpec().to_params()
         >>> params.levels, params.window, params.limit_cdf.shape
         (20, 64, (1, 20))
         """
-        from riskengine.sim.orderbook import BookParams  # lazy: keeps the spec jax-free
+        # Lazy: the spec (and the scenario loader that imports it) stays jax-free.
+        import jax.numpy as jnp
 
-        return BookParams.from_spec(self)
+        from riskengine.sim.book_types import BookParams
+
+        window = self.window
+        rates = self.limit_rates()
+        limit_cdf = np.cumsum(rates, axis=1) / rates.sum(axis=1, keepdims=True)
+        limit_cdf[:, -1] = 1.0  # u < 1 always lands on a level
+        offset = np.arange(window) - window // 2
+        log_decay = np.log(self.cancel_decay)
+        size_tables = (self.limit_size_probs, self.market_size_probs, self.cancel_size_probs)
+        n_sizes = max(len(p) for p in size_tables)
+        size_cdf = np.ones((3, n_sizes))
+        for row, probs in enumerate(size_tables):
+            size_cdf[row, : len(probs)] = np.cumsum(probs)
+            size_cdf[row, len(probs) - 1 :] = 1.0
+        # |best - 1 - G/2| < G + L + 2 for every reachable best price.
+        n_bits = int(window + self.levels + 2).bit_length()
+        bit_power = 2.0 ** np.arange(n_bits)
+        decay_powers = np.stack(
+            [
+                np.exp(log_decay[:, None] * bit_power[None, :]),
+                np.exp(-log_decay[:, None] * bit_power[None, :]),
+            ],
+            axis=1,
+        ).clip(0.0, np.finfo(np.float32).max)  # unreachable high bits must not be inf
+        transition_cdf = np.cumsum(self.transition, axis=1)
+        transition_cdf[:, -1] = 1.0
+        regime_cdf = np.cumsum(self.initial_regime_probs)
+        regime_cdf[-1] = 1.0
+        f32 = functools.partial(jnp.asarray, dtype=jnp.float32)
+        return BookParams(
+            limit_cdf=f32(limit_cdf),
+            limit_total=f32(rates.sum(axis=1)),
+            market_rate=f32(self.market_rate),
+            cancel_rate=f32(self.cancel_rate),
+            decay_powers=f32(decay_powers),
+            profile_down=f32(np.exp(-log_decay[:, None] * offset[None, :])),
+            profile_up=f32(np.exp(log_decay[:, None] * offset[None, :])),
+            size_cdf=f32(size_cdf),
+            transition_cdf=f32(transition_cdf),
+            initial_regime_cdf=f32(regime_cdf),
+            initial_depth=jnp.asarray(self.initial_depth(), dtype=jnp.int32),
+            tick_size=f32(self.tick_size),
+            initial_tick=jnp.asarray(round(self.initial_price / self.tick_size), dtype=jnp.int32),
+            levels=self.levels,
+            window=window,
+            events_per_step=self.events_per_step,
+            recentre_trigger=self.recentre_trigger,
+        )
 
 
 _FIELDS = dataclasses.fields(BookSpec)

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from riskengine._validation import as_int, check_seed
-from riskengine.sim._devices import _jitted, map_over_devices
+from riskengine.sim.devices import cached_jit, map_over_devices
 from riskengine.sim.market_spec import MarketSpec
 from riskengine.sim.specs import ScenarioSpec, load_spec
 
@@ -290,7 +290,7 @@ def simulate_keys(keys: jax.Array, params: MarketParams, n_steps: int) -> Market
     one compiled program per shape, never split over devices, so a shard gives
     the same bits in any process.
     """
-    return _jitted(_simulate_paths, ("n_steps",))(keys, params, n_steps=n_steps)
+    return cached_jit(_simulate_paths, ("n_steps",))(keys, params, n_steps=n_steps)
 
 
 def _simulate_paths(keys: jax.Array, params: MarketParams, n_steps: int) -> MarketStep:

@@ -198,8 +198,11 @@ def test_random_interleavings_never_breach_hard_limits(warm_blob: bytes, actions
                 approved.append((Order(asset, side, quantity, price), decision.order_id))
                 controls = engine._controls
                 # Worst case with every working order filled, at the last prices.
-                longs = np.array(controls.positions) + np.array(controls._working_buy)
-                shorts = np.array(controls.positions) - np.array(controls._working_sell)
+                working = {"buy": np.zeros(2), "sell": np.zeros(2)}
+                for name, working_side, remaining in controls.working_orders.values():
+                    working[working_side][engine.assets.index(name)] += remaining
+                longs = np.array(controls.positions) + working["buy"]
+                shorts = np.array(controls.positions) - working["sell"]
                 prices_now = np.array(controls.last_prices)
                 worst = np.maximum(np.abs(longs), np.abs(shorts)) * prices_now
                 reducing = (side == "sell") == (controls.positions[engine.assets.index(asset)] > 0)

@@ -33,7 +33,7 @@ def test_state_after_an_update(engine: Engine) -> None:
     assert np.all(state.limits.position <= hard.max_position_notional)
     assert state.limits.gross <= hard.max_gross_notional
     assert 0 <= state.execution.urgency <= 1 and state.execution.policy_id
-    assert "vol_target" in state.limits.derivation.summary(engine.assets)
+    assert "vol_target" in state.limit_derivation.summary(engine.assets)
 
 
 def test_default_var_weights_are_the_positions(engine: Engine) -> None:
@@ -141,7 +141,7 @@ def test_live_rows_follow_the_warm_up() -> None:
 def test_a_failing_automatic_fit_is_retried_every_few_ticks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from riskengine.risk.model_stack import RiskModels
+    from riskengine.engine.model_stack import RiskModels
 
     attempts = []
 

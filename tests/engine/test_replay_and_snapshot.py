@@ -113,7 +113,34 @@ def test_snapshot_restore_continues_bit_identically(warm_blob: bytes) -> None:
         np.testing.assert_array_equal(a.covariance, b.covariance)
     order = Order("SPX", "buy", 60, prices["SPX"])
     assert engine.check(order) == twin.check(order)
-    assert engine.state.limits.derivation.summary() == twin.state.limits.derivation.summary()
+    assert engine.state.limit_derivation.summary() == twin.state.limit_derivation.summary()
+
+
+def _rewrite_state(blob: bytes, old: bytes, new: bytes) -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as source, zipfile.ZipFile(archive, "w") as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "state.json":
+                data = data.replace(old, new)
+            out.writestr(item, data)
+    return archive.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("now", "before"),
+    [
+        (b"riskengine.engine.model_stack.", b"riskengine.risk.model_stack."),
+        (b"riskengine.forecast.innovations.Innovations", b"riskengine.risk.var.Innovations"),
+    ],
+)
+def test_snapshots_naming_classes_where_they_used_to_live_still_load(
+    warm_blob: bytes, now: bytes, before: bytes
+) -> None:
+    """Classes that moved module keep their old names as aliases (engine/snapshot_types.py)."""
+    legacy = _rewrite_state(warm_blob, now, before)
+    assert legacy != warm_blob
+    assert Engine.restore(legacy).snapshot() == warm_blob  # loads, and is saved under the new name
 
 
 def test_snapshots_of_another_version_or_kind_or_garbage_are_refused(warm_blob: bytes) -> None:

@@ -2,8 +2,8 @@
 
 Every test runs on a tiny scenario (the catalogue's ``regime_switching`` book,
 4 decision steps of ~10 events) and reuses a handful of compiled programs
-(``_reset_jit`` / ``_step_jit`` with and without the shadow book, and one
-vmapped pair), so the whole file runs in about a minute.
+(:func:`reset` / :func:`step` with and without the shadow book, and one
+vmapped pair of their cores), so the whole file runs in about a minute.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from riskengine.execution import env as E
-from riskengine.sim import orderbook as ob
+from riskengine.sim.book_kernel import best_levels, mid_half_ticks
 from riskengine.sim.execution_spec import ExecutionSpec
 from riskengine.sim.specs import ScenarioSpec, load_spec, spec_directory
 
@@ -99,8 +99,8 @@ def _own(state: E.EnvState) -> int:
     return 0 if int(state.side) > 0 else 1
 
 
-_vreset = jax.jit(jax.vmap(E._reset, in_axes=(0, None)))
-_vstep = jax.jit(jax.vmap(E._step, in_axes=(0, 0, 0, None)))
+_vreset = jax.jit(jax.vmap(E.reset_env, in_axes=(0, None)))
+_vstep = jax.jit(jax.vmap(E.step_env, in_axes=(0, 0, 0, None)))
 
 
 def _raw(fraction: float, style: int) -> E.ExecutionAction:
@@ -111,13 +111,13 @@ def _raw(fraction: float, style: int) -> E.ExecutionAction:
 # --------------------------------------------------------------------------- jit / vmap
 def test_step_under_jit_equals_step_without_jit(params: E.EnvParams) -> None:
     actions = [_raw(0.5, E.LIMIT_TOUCH), _raw(0.3, E.MARKET), _raw(0.0, E.HOLD), _raw(1, 2)]
-    _, state = E._reset_jit(jax.random.key(3), params)
+    _, state = E.reset(jax.random.key(3), params)
     for k, action in enumerate(actions):
         key = jax.random.key(100 + k)
-        jitted = E._step_jit(key, state, action, params)
+        jitted = E.step(key, state, action, params)
         if k in (0, 3):  # eager execution is slow (~4 s a step): a limit, and the final sweep
             with jax.disable_jit():
-                eager = E._step(key, state, action, params)
+                eager = E.step_env(key, state, action, params)
             _assert_trees_equal(jitted, eager, atol=1e-6)
         state = jitted[1]
     assert int(state.filled) == int(state.parent)  # the episode really ran to its end
@@ -126,7 +126,7 @@ def test_step_under_jit_equals_step_without_jit(params: E.EnvParams) -> None:
 def test_vmapped_reset_and_step_equal_a_loop(params: E.EnvParams) -> None:
     keys = jax.random.split(jax.random.key(11), 4)
     obs, state = _vreset(keys, params)
-    singles = [E._reset_jit(k, params) for k in keys]
+    singles = [E.reset(k, params) for k in keys]
     for i, single in enumerate(singles):
         _assert_trees_equal(jax.tree.map(lambda x, i=i: x[i], (obs, state)), single, atol=1e-6)
     fractions = jnp.asarray([0.25, 0.5, 1.0, 0.0], jnp.float32)
@@ -137,7 +137,7 @@ def test_vmapped_reset_and_step_equal_a_loop(params: E.EnvParams) -> None:
         batched = _vstep(step_keys, state, action, params)
         for i in range(4):
             one = jax.tree.map(lambda x, i=i: x[i], (state, action))
-            expected = E._step_jit(step_keys[i], one[0], one[1], params)
+            expected = E.step(step_keys[i], one[0], one[1], params)
             _assert_trees_equal(jax.tree.map(lambda x, i=i: x[i], batched), expected, atol=1e-6)
         state = batched[1]
     assert bool(batched[3].all())
@@ -167,11 +167,11 @@ def _timing_cost(steps: list[tuple], params: E.EnvParams) -> int:
     side, arrival, own = int(first.side), int(first.arrival_mid2), _own(first)
     total = 0
     for before, _, _, after, *_ in steps:
-        shadow_start = int(E._mid2(before.shadow, params.book))
+        shadow_start = int(mid_half_ticks(before.shadow, params.book))
         lots = int(after.filled) - int(before.filled)
         if int(after.step) == params.horizon and int(before.step) < params.horizon:
             swept = int(after.book.fill_qty[own]) + int(after.unfilled)
-            shadow_end = int(E._mid2(after.shadow, params.book))
+            shadow_end = int(mid_half_ticks(after.shadow, params.book))
             total += side * swept * (shadow_end - arrival)
             lots -= swept
         total += side * lots * (shadow_start - arrival)
@@ -236,12 +236,12 @@ _raw_actions = st.lists(
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**16), actions=_raw_actions)
 def test_never_trades_more_than_the_parent_order(params: E.EnvParams, seed, actions) -> None:
-    obs, state = E._reset_jit(jax.random.key(seed), params)
+    obs, state = E.reset(jax.random.key(seed), params)
     own = _own(state)
     parent = int(state.parent)
     filled = 0
     for k, (fraction, style) in enumerate(actions):
-        obs, state, reward, done, info = E._step_jit(
+        obs, state, reward, done, info = E.step(
             jax.random.key(seed + 1 + k), state, _raw(fraction, style), params
         )
         assert np.isfinite(np.asarray(obs)).all() and np.isfinite(float(reward))
@@ -264,10 +264,10 @@ def test_observation_ignores_the_future(params: E.EnvParams) -> None:
     base = [jax.random.key(200 + k) for k in range(params.horizon)]
 
     def run(keys):
-        obs, state = E._reset_jit(jax.random.key(9), params)
+        obs, state = E.reset(jax.random.key(9), params)
         seen = [(obs, state.regime_proba)]
         for key, action in zip(keys, actions, strict=True):
-            obs, state, *_ = E._step_jit(key, state, action, params)
+            obs, state, *_ = E.step(key, state, action, params)
             seen.append((obs, state.regime_proba))
         return seen
 
@@ -285,14 +285,14 @@ def test_amending_down_keeps_the_queue_place_and_growing_resets_it(params: E.Env
     touch_all, touch_half = _raw(1.0, E.LIMIT_TOUCH), _raw(0.5, E.LIMIT_TOUCH)
     checked = joined_behind = 0
     for seed in range(12):
-        _, state = E._reset_jit(jax.random.key(seed), params)
+        _, state = E.reset(jax.random.key(seed), params)
         own = _own(state)
         # Rest everything at the touch; background orders may queue behind it.
-        _, placed, *_ = E._step_jit(jax.random.key(seed + 50), state, touch_all, params)
+        _, placed, *_ = E.step(jax.random.key(seed + 50), state, touch_all, params)
         resting = int(placed.book.agent_qty[own])
         level = int(placed.book.agent_tick[own] - placed.book.ref)
         depth = placed.book.bid if own == 0 else placed.book.ask
-        best_bid, best_ask = ob._best(placed.book.bid, placed.book.ask, still.book)
+        best_bid, best_ask = best_levels(placed.book, still.book)
         ahead = int(placed.book.agent_ahead[own])
         remaining = int(placed.parent - placed.filled)
         touch = int(best_bid if own == 0 else best_ask)
@@ -300,7 +300,7 @@ def test_amending_down_keeps_the_queue_place_and_growing_resets_it(params: E.Env
             continue  # filled, or no longer the touch: not the case under test
         checked += 1
         # Fewer lots at the same price: an amendment, queue place kept.
-        _, amended, *_ = E._step_jit(jax.random.key(seed + 60), placed, touch_half, still)
+        _, amended, *_ = E.step(jax.random.key(seed + 60), placed, touch_half, still)
         assert int(amended.filled) == int(placed.filled)
         assert int(amended.book.agent_ahead[own]) == ahead
         assert int(amended.book.agent_qty[own]) == int(np.floor(0.5 * remaining + 0.5)) < resting
@@ -310,7 +310,7 @@ def test_amending_down_keeps_the_queue_place_and_growing_resets_it(params: E.Env
         assert int(new_depth[level]) == int(depth[level]) - cut
         # More lots than rest there: cancel and replace, to the back of the queue.
         behind = int(new_depth[level]) - int(amended.book.agent_qty[own]) - ahead
-        _, grown, *_ = E._step_jit(jax.random.key(seed + 70), amended, touch_all, still)
+        _, grown, *_ = E.step(jax.random.key(seed + 70), amended, touch_all, still)
         assert int(grown.book.agent_qty[own]) == remaining
         assert int(grown.book.agent_ahead[own]) == ahead + behind >= ahead
         joined_behind += behind > 0

@@ -109,7 +109,7 @@ def test_progress_reports_each_chunk(runs) -> None:
 def test_policy_act_gives_valid_actions_under_vmap(params: E.EnvParams) -> None:
     # act reads only the observation and the step count: a zero state of the right
     # shapes will do (and needs no compilation of the environment).
-    shapes = jax.eval_shape(E._reset, jax.random.key(0), params)[1]
+    shapes = jax.eval_shape(E.reset_env, jax.random.key(0), params)[1]
     state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
     n = 6
     states = jax.tree.map(lambda x: jnp.stack([x] * n), state)

@@ -1,4 +1,4 @@
-"""The jobs around training: refusals that must come before any training, and the engine hook."""
+"""The jobs around training: refusals that must come before any training, and policy_for."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 
 from riskengine.engine import Engine, EngineConfig
 from riskengine.errors import InvalidInput
-from riskengine.execution import baselines, policy_store, workflow
+from riskengine.execution import baselines, policy_for, policy_store, workflow
 from riskengine.execution.ppo import PPOConfig, PPOPolicy
+from riskengine.risk.execution_params import ExecutionParams
 
 
 def _never_train(*args, **kwargs):  # pragma: no cover - reaching it is the failure
@@ -46,18 +47,23 @@ def test_the_stored_policy_loads_and_its_card_records_the_training() -> None:
     assert isinstance(policy_store.load_policy(policy_store.DEFAULT_POLICY_ID), PPOPolicy)
 
 
-def test_engine_loads_execution_policies_by_id(tmp_path: Path) -> None:
+def test_policy_for_serves_the_policy_an_engine_state_names(tmp_path: Path) -> None:
     engine = Engine(EngineConfig(assets=("A", "B")))
     with pytest.raises(InvalidInput, match="policy_id"):
-        engine.execution_policy()  # no state yet, and no id given
-    assert isinstance(engine.execution_policy("twap"), baselines.TWAP)
-    rl = engine.execution_policy("rl")
+        policy_for(engine.state)  # no state yet, and no id given
+    assert isinstance(policy_for(engine.state, "twap"), baselines.TWAP)
+    rl = policy_for(engine.state, "rl")
     assert isinstance(rl, PPOPolicy)
-    assert engine.execution_policy("rl") is rl  # cached
+    assert policy_for(engine.state, "rl") is rl  # cached
     with pytest.raises(FileNotFoundError, match="policy_id"):
-        engine.execution_policy("missing_v1", root=tmp_path)
+        policy_for(engine.state, "missing_v1", root=tmp_path)
     with pytest.raises(ValueError, match="impact parameters"):
-        engine.execution_policy("almgren_chriss")
+        policy_for(engine.state, "almgren_chriss")
+    # Without an id, the one the execution parameters name (per regime).
+    params = ExecutionParams(1.0, 0.1, 0.5, "vwap")
+    assert isinstance(policy_for(params), baselines.VWAP)
+    with pytest.raises(InvalidInput, match="state_or_params"):
+        policy_for("twap")
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from arch.data import sp500
 from arch.univariate import SkewStudent
 
 from riskengine.forecast import garch as garch_module
+from riskengine.forecast import innovations as innovations_module
 from riskengine.forecast.garch import OnlineGARCH
 from riskengine.scoring import student_t_var_es
 
@@ -119,7 +120,7 @@ def test_student_t_es_is_the_closed_form() -> None:
 def test_tail_mean_quadrature_matches_the_closed_form_t(nu: float, tail: float) -> None:
     # Down to nu = 2.05 (arch's bound), where the quantile's singularity at 0 is worst.
     _, es = student_t_var_es(1.0, nu, tail)
-    tail_mean = garch_module.innovation_tail_mean("t", nu, 0.0, tail)
+    tail_mean = innovations_module.innovation_tail_mean("t", nu, 0.0, tail)
     assert -tail_mean == pytest.approx(es[0], rel=1e-8)
 
 
@@ -133,7 +134,7 @@ def test_tail_mean_quadrature_matches_archs_skewt_partial_moment(
     distribution = SkewStudent()
     quantile = float(distribution.ppf(tail, [nu, lam]))
     expected = distribution.partial_moment(1, quantile, [nu, lam]) / tail
-    tail_mean = garch_module.innovation_tail_mean("skewt", nu, lam, tail)
+    tail_mean = innovations_module.innovation_tail_mean("skewt", nu, lam, tail)
     assert tail_mean == pytest.approx(expected, rel=1e-8)
 
 
@@ -175,10 +176,10 @@ def test_negative_skew_raises_the_left_tail_risk() -> None:
 def test_es_is_integrated_once_per_parameter_set() -> None:
     model = OnlineGARCH(dist="skewt").fit(FIT)
     model.expected_shortfall(0.025)
-    before = garch_module.innovation_tail_mean.cache_info()
+    before = innovations_module.innovation_tail_mean.cache_info()
     model.update(-0.01)  # a new variance, the same parameters: no new integral
     es = model.expected_shortfall(0.025)
-    after = garch_module.innovation_tail_mean.cache_info()
+    after = innovations_module.innovation_tail_mean.cache_info()
     assert (after.misses, after.hits) == (before.misses, before.hits + 1)
     assert es > model.value_at_risk(0.025) > 0
 
@@ -236,6 +237,43 @@ def test_failed_refit_keeps_parameters_and_says_so(monkeypatch: pytest.MonkeyPat
     report = model.refit()
     assert not report.converged and "optimiser exploded" in report.message
     assert model.params == before
+
+
+def _arch_fitting_to(alpha: float, beta: float) -> Any:
+    """An ``arch_model`` stand-in whose fit converges to GARCH(1,1)-t ``alpha``, ``beta``."""
+
+    class Result:
+        convergence_flag = 0
+
+        def __init__(self) -> None:
+            self.params = {"omega": 0.02, "alpha[1]": alpha, "beta[1]": beta, "nu": 7.0}
+
+    class Model:
+        def fit(self, **kwargs: Any) -> Result:
+            return Result()
+
+    return lambda *args, **kwargs: Model()
+
+
+def test_boundary_refit_is_not_adopted_and_forecasts_stay_finite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The S&P 500 refit of issue 13 (2004 onward, refit every 21 days, step 4720):
+    # alpha + beta == 1 to machine precision, so omega / (1 - persistence) divided by 0.
+    model = OnlineGARCH().fit(FIT)
+    before = model.params
+    monkeypatch.setattr(garch_module, "arch_model", _arch_fitting_to(0.12497858, 0.87502142))
+    report = model.refit()
+    assert not report.converged and "boundary fit" in report.message
+    assert model.params == before
+    model.update(0.01)
+    assert np.all(np.isfinite(model.forecast(10)))
+
+
+def test_boundary_first_fit_is_refused_naming_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(garch_module, "arch_model", _arch_fitting_to(0.1, 0.9))
+    with pytest.raises(RuntimeError, match="returns: boundary fit"):
+        OnlineGARCH().fit(FIT)
 
 
 @pytest.mark.parametrize(

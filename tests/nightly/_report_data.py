@@ -374,7 +374,7 @@ def write_sample_run(
         "execution_results": _execution(rng, n_episodes=40),
     }
     config = _config(assets, seed, n_days=n_days)
-    with store.run(
+    with store.record_run(
         run_id, config=config, seed=seed, code_version="0.1.0+test", clock=_clock, replace=replace
     ) as run:
         for table, columns in tables.items():
@@ -395,7 +395,7 @@ def write_simulate_run(
     rng = np.random.default_rng(seed)
     paths = _scenario_paths(list(assets), rng, specs=["crisis"], n_paths=n_paths, horizon=horizon)
     config = _config(assets, seed, spec="crisis")
-    with store.run(
+    with store.record_run(
         run_id, config=config, seed=seed, code_version="0.1.0+test", clock=_clock
     ) as run:
         run.write("scenario_paths", paths)
@@ -403,8 +403,13 @@ def write_simulate_run(
 
 def write_failed_run(store: Store, run_id: str = "nightly-failed") -> None:
     """Write a run that raised half-way: the store marks it ``failed``, keeping none of its rows."""
+    rng = np.random.default_rng(0)
     try:
-        with store.run(run_id, config=_config(["SPX"], 0), seed=0, code_version="t", clock=_clock):
+        with store.record_run(
+            run_id, config=_config(["SPX"], 0), seed=0, code_version="t", clock=_clock
+        ) as run:
+            hits = rng.random(250) < 0.02  # some rows first: a failure while writing
+            run.write("backtests", _backtests(dict.fromkeys(VAR_LEVELS, hits), rng))
             raise RuntimeError("the nightly run died")
     except RuntimeError:
         pass

@@ -21,15 +21,15 @@ from scipy import stats
 from riskengine.engine import EngineConfig
 from riskengine.errors import InvalidInput, InvalidPrice, MissingAsset, UnknownAsset
 from riskengine.nightly import backtest as backtest_module
-from riskengine.nightly.backtest import (
+from riskengine.nightly.backtest import HistoryBacktest, backtest_history
+from riskengine.nightly.baselines import (
     HISTORICAL_DAYS,
-    HistoryBacktest,
-    backtest_history,
     ewma_covariance_forecasts,
     historical_var_es,
 )
 from riskengine.scoring import mahalanobis_ratio, mse, portfolio_qlike, qlike, var_exceptions
 from riskengine.store import TABLES, open_store
+from tests._store_rows import rows
 
 ASSETS = ("AAA", "BBB", "CCC")
 BOOK = {"AAA": 3_000_000.0, "BBB": -1_000_000.0}  # CCC absent: holds nothing; BBB short
@@ -89,7 +89,8 @@ def perturbed(prices: pd.DataFrame, config: EngineConfig) -> HistoryBacktest:
 def stored(result: HistoryBacktest, tmp_path_factory: pytest.TempPathFactory):
     """The four tables written into a fresh store as run 'r1'."""
     store = open_store(tmp_path_factory.mktemp("store") / "risk.duckdb")
-    with store.run("r1", config={"assets": list(ASSETS)}, seed=0, code_version="test") as run:
+    config = {"assets": list(ASSETS)}
+    with store.record_run("r1", config=config, seed=0, code_version="test") as run:
         counts = {
             "risk_metrics": run.write("risk_metrics", result.risk_metrics_table()),
             "limits": run.write("limits", result.limits_table()),
@@ -264,28 +265,30 @@ def test_tables_conform_to_the_store(result: HistoryBacktest, stored) -> None:
     for name, table in tables.items():
         assert table.column_names == [column for column, _ in TABLES[name]]
         assert counts[name] == table.num_rows
-        rows = store.query(f"SELECT count(*) FROM {name} WHERE run_id = 'r1'").fetchone()[0]
-        assert rows == table.num_rows
+        assert store.row_counts("r1")[name] == table.num_rows
     steps, n = len(result.dates), 3
     per_day = 3 * len(LEVELS) + 1 + 3  # var, var_ewma, var_historical; es; proba, regime, equity
     expected = steps * (per_day + 2 * n) + (steps - 1) + 2 * 3  # + realised, + 3 pairs x 2
     assert tables["risk_metrics"].num_rows == expected
     assert tables["limits"].num_rows == steps * (2 * n + 2)
-    duplicates = store.query(
+    duplicates = rows(
+        store,
         "SELECT count(*) FROM (SELECT as_of, scope, metric, level FROM risk_metrics "
-        "GROUP BY ALL HAVING count(*) > 1)"
-    ).fetchone()[0]
+        "GROUP BY ALL HAVING count(*) > 1)",
+    )[0][0]
     assert duplicates == 0
     metrics = dict(
-        store.query(
-            "SELECT metric, count(*) FILTER (WHERE level IS NULL) FROM risk_metrics GROUP BY 1"
-        ).fetchall()
+        rows(
+            store,
+            "SELECT metric, count(*) FILTER (WHERE level IS NULL) FROM risk_metrics GROUP BY 1",
+        )
     )
     assert metrics["realised_return"] == steps - 1 and metrics["regime"] == steps
     assert metrics["var"] == metrics["es"] == 0  # VaR and ES rows carry their level
-    pairs = store.query(
-        "SELECT scope, metric, value, as_of FROM risk_metrics WHERE scope LIKE '%|%' ORDER BY 1, 2"
-    ).fetchall()
+    pairs = rows(
+        store,
+        "SELECT scope, metric, value, as_of FROM risk_metrics WHERE scope LIKE '%|%' ORDER BY 1, 2",
+    )
     assert [(s, m) for s, m, _, _ in pairs] == [
         (pair, metric)
         for pair in ("AAA|BBB", "AAA|CCC", "BBB|CCC")
@@ -327,15 +330,17 @@ def test_exceptions_match_the_var_history_view(result: HistoryBacktest, stored) 
     """The store's var_history view (as_of VaR vs next-day return) counts what the tests count."""
     store, _ = stored
     counted = dict(
-        store.query(
+        rows(
+            store,
             "SELECT level, count(*) FILTER (WHERE exception) FROM var_history "
-            "WHERE run_id = 'r1' AND realised_return IS NOT NULL GROUP BY level"
-        ).fetchall()
+            "WHERE run_id = 'r1' AND realised_return IS NOT NULL GROUP BY level",
+        )
     )
     kupiec = dict(
-        store.query(
-            "SELECT level, exceptions FROM var_exceptions WHERE run_id = 'r1' AND model = 'engine'"
-        ).fetchall()
+        rows(
+            store,
+            "SELECT level, exceptions FROM var_exceptions WHERE run_id = 'r1' AND model = 'engine'",
+        )
     )
     for level in LEVELS:
         hits = var_exceptions(result.realised[:-1], result.var[level][:-1])
@@ -443,15 +448,13 @@ def test_real_data_backtest_is_sane(tmp_path) -> None:
     assert scores[("variance:portfolio", "qlike")].ratio < 1.0  # the engine beats RiskMetrics
     assert 0.8 < scores[("covariance", "mahalanobis")].value < 1.25
     store = open_store(tmp_path / "risk.duckdb")
-    with store.run(
+    with store.record_run(
         "real", config={"assets": list(closes.columns)}, seed=0, code_version="t"
     ) as run:
         run.write("risk_metrics", result.risk_metrics_table())
         run.write("limits", result.limits_table())
         run.write("backtests", result.backtests_table())
         run.write("forecast_scores", result.forecast_scores_table())
-    pairs = store.query(
-        "SELECT count(*) FROM risk_metrics WHERE metric = 'correlation'"
-    ).fetchone()[0]
+    pairs = rows(store, "SELECT count(*) FROM risk_metrics WHERE metric = 'correlation'")[0][0]
     store.close()
     assert pairs == 12 * 11 // 2

@@ -28,8 +28,9 @@ from riskengine.nightly.execution import (
     params_in_regime,
 )
 from riskengine.nightly.shards import LocalBackend, stream_seed
-from riskengine.sim import orderbook as ob
+from riskengine.sim.book_kernel import reset as reset_book
 from riskengine.store import TABLES, open_store
+from tests._store_rows import rows as stored_rows
 
 SPEC = "regime_switching"
 SEED = 0
@@ -76,8 +77,8 @@ def _one_start(seed: jax.Array, params: execution_env.EnvParams) -> tuple[jax.Ar
     """
     key = jax.random.fold_in(jax.random.key(EVALUATION_STREAM), seed)
     reset_key = jax.random.split(key, 3)[0]
-    _, book = ob._reset(jax.random.split(reset_key, 7)[4], params.book)
-    _, state = execution_env._reset(reset_key, params)
+    _, book = reset_book(jax.random.split(reset_key, 7)[4], params.book)
+    _, state = execution_env.reset_env(reset_key, params)
     return book.regime, state.initial_regime
 
 
@@ -272,9 +273,9 @@ def test_results_table_is_the_stores_execution_results(today: ExecutionRun, tmp_
         table["is_bps"], np.concatenate([today.result.episodes[n]["is_bps"] for n in POLICIES])
     )
     with open_store(tmp_path / "execution.duckdb") as store:
-        with store.run("execution-test", config={}, seed=SEED, code_version="t") as run:
+        with store.record_run("execution-test", config={}, seed=SEED, code_version="t") as run:
             assert run.write("execution_results", table) == rows
-        stored = store.query(
-            "SELECT policy, count(*) FROM execution_results GROUP BY policy ORDER BY policy"
-        ).fetchall()
+        stored = stored_rows(
+            store, "SELECT policy, count(*) FROM execution_results GROUP BY policy ORDER BY policy"
+        )
     assert stored == sorted((name, EPISODES) for name in POLICIES)

@@ -19,9 +19,9 @@ import pytest
 from riskengine.nightly import run as nightly_run
 from riskengine.nightly.config import NightlyConfig
 from riskengine.nightly.history import load_history
-from riskengine.nightly.report import write_report
 from riskengine.nightly.run import default_run_id, run_nightly
-from riskengine.store import TABLES, RunWriter, StoreBusy, open_store
+from riskengine.report import write_report
+from riskengine.store import TABLES, RunRecorder, StoreBusy, open_store
 
 ASSETS = ["SPX", "NDX", "AAPL"]
 SMALL = {
@@ -68,33 +68,35 @@ def test_the_run_is_stored_as_one_succeeded_run_with_every_table(nightly) -> Non
     result, db, _ = nightly
     assert result.run_id == "nightly-2018-02-06-s0"
     with open_store(db, read_only=True) as store:
-        status, seed, config = store.query("SELECT status, seed, config FROM runs").fetchone()
-        assert (status, seed) == ("succeeded", 0)
-        stored = json.loads(config)
+        assert store.list_runs().column("run_id").to_pylist() == [result.run_id]
+        record = store.read_run(result.run_id)
+        assert (record.status, record.seed) == ("succeeded", 0)
+        assert record.started_at == record.finished_at == _clock()
+        stored = json.loads(record.config)
         assert stored["assets"] == ASSETS and stored["scenarios"]["paths"] == 128
+        counts = store.row_counts(result.run_id)
         for table in TABLES:
-            count = store.query(f"SELECT count(*) FROM {table}").fetchone()[0]
-            assert count == result.rows.get(table, 0), table
-            assert (count > 0) == (table != "execution_results"), table
-        specs = store.query("SELECT DISTINCT spec FROM scenario_results ORDER BY spec").fetchall()
-        assert [s for (s,) in specs] == ["crisis", "flash_crash", "forward"]
-        assert store.query("SELECT count(*) FROM scenario_paths").fetchone()[0] == 3 * (
-            128 * 5 + 64 * 5 + 64 * 78
-        )
-        assert store.query("SELECT run_id FROM latest_run").fetchone()[0] == result.run_id
+            assert counts[table] == result.rows.get(table, 0), table
+            assert (counts[table] > 0) == (table != "execution_results"), table
+        specs = store.read_scenario_metrics(result.run_id).column("spec").to_pylist()
+        assert sorted(set(specs)) == ["crisis", "flash_crash", "forward"]
+        assert counts["scenario_paths"] == 3 * (128 * 5 + 64 * 5 + 64 * 78)
+        latest = store.query("SELECT run_id FROM latest_run").column("run_id").to_pylist()
+        assert latest == [result.run_id]
 
 
 def test_var_history_marks_exactly_the_backtest_exceptions(nightly) -> None:
     result, db, _ = nightly
     with open_store(db, read_only=True) as store:
         flagged = store.query(
-            "SELECT count(*) FILTER (WHERE exception), count(realised_return) FROM var_history "
-            "WHERE level = 0.99"
-        ).fetchone()
+            "SELECT count(*) FILTER (WHERE exception) AS exceptions, count(realised_return) AS n "
+            "FROM var_history WHERE level = 0.99"
+        ).to_pylist()
         kupiec = store.query(
             "SELECT exceptions, n FROM var_exceptions WHERE model = 'engine' AND level = 0.99"
-        ).fetchone()
+        ).to_pylist()
     assert flagged == kupiec
+    kupiec = (kupiec[0]["exceptions"], kupiec[0]["n"])
     report = result.backtest.backtests[("engine", 0.99)]
     assert kupiec == (report.exceptions, report.n)
 
@@ -149,7 +151,7 @@ def test_a_failure_while_writing_leaves_no_rows_and_earlier_runs_intact(
     _, db, _ = nightly
     copy = tmp_path / "risk.duckdb"
     copy.write_bytes(db.read_bytes())
-    original = RunWriter.write
+    original = RunRecorder.write
     calls = {"n": 0}
 
     def failing(self, table, data):
@@ -158,17 +160,17 @@ def test_a_failure_while_writing_leaves_no_rows_and_earlier_runs_intact(
             raise OSError("disk full")
         return original(self, table, data)
 
-    monkeypatch.setattr(RunWriter, "write", failing)
+    monkeypatch.setattr(RunRecorder, "write", failing)
     config = _config()
     with pytest.raises(OSError, match="disk full"):
         run_nightly(config, db=copy, run_id="second", clock=_clock)
     with open_store(copy, read_only=True) as store:
-        statuses = dict(store.query("SELECT run_id, status FROM runs").fetchall())
+        runs = store.list_runs().to_pydict()
+        statuses = dict(zip(runs["run_id"], runs["status"], strict=True))
         assert statuses == {"nightly-2018-02-06-s0": "succeeded", "second": "failed"}
-        for table in TABLES:
-            rows = store.query(f"SELECT count(*) FROM {table} WHERE run_id = 'second'")
-            assert rows.fetchone()[0] == 0, table
-        assert store.query("SELECT run_id FROM latest_run").fetchone()[0] != "second"
+        assert store.row_counts("second") == dict.fromkeys(TABLES, 0)
+        latest = store.query("SELECT run_id FROM latest_run").column("run_id").to_pylist()
+        assert latest == ["nightly-2018-02-06-s0"]
 
 
 def test_the_same_seed_gives_the_same_run_and_another_seed_another(nightly, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from riskengine.sim.market import market_params, path_keys, simulate_keys
 from riskengine.sim.market_spec import MarketSpec, stationary_distribution
 from riskengine.sim.specs import load_spec
 from riskengine.store import TABLES, open_store
+from tests._store_rows import rows as stored_rows
 
 ASSETS = ("SPX", "NDX", "AAPL")
 SEED = 5
@@ -504,17 +505,19 @@ def test_metric_order_holds_for_any_loss_sample(forward: ScenarioSet, n_paths: i
 def test_tables_write_to_the_store(forward: ScenarioSet, tmp_path) -> None:
     metrics = forward.metrics()
     with open_store(tmp_path / "scenarios.duckdb") as store:
-        with store.run("scenarios-test", config={"seed": SEED}, seed=SEED, code_version="t") as run:
+        with store.record_run(
+            "scenarios-test", config={"seed": SEED}, seed=SEED, code_version="t"
+        ) as run:
             assert run.write("scenario_metrics", forward.metrics_table()) == len(metrics)
             assert run.write("scenario_results", forward.results_table()) == N_PATHS
             paths = forward.scenarios.to_arrow("forward")
             assert run.write("scenario_paths", paths) == N_PATHS * HORIZON * len(ASSETS)
-        rows = store.query(
-            "SELECT metric, level, value, horizon, spec FROM scenario_metrics"
-        ).fetchall()
-        results = store.query(
-            "SELECT path, pnl, gross_limit_end FROM scenario_results ORDER BY path"
-        ).fetchall()
+        rows = stored_rows(
+            store, "SELECT metric, level, value, horizon, spec FROM scenario_metrics"
+        )
+        results = stored_rows(
+            store, "SELECT path, pnl, gross_limit_end FROM scenario_results ORDER BY path"
+        )
     assert len(rows) == len(metrics)
     # A metric without a level comes back as NULL (tested below).
     stored = {(m, None if lv is None or math.isnan(lv) else lv): v for m, lv, v, _, _ in rows}
@@ -530,9 +533,9 @@ def test_tables_write_to_the_store(forward: ScenarioSet, tmp_path) -> None:
 
 def test_metrics_without_a_level_are_stored_as_null(forward: ScenarioSet, tmp_path) -> None:
     with open_store(tmp_path / "null.duckdb") as store:
-        with store.run("null-level", config={}, seed=SEED, code_version="t") as run:
+        with store.record_run("null-level", config={}, seed=SEED, code_version="t") as run:
             run.write("scenario_metrics", forward.metrics_table())
-        (nulls,) = store.query(
-            "SELECT count(*) FROM scenario_metrics WHERE level IS NULL"
-        ).fetchone()
+        ((nulls,),) = stored_rows(
+            store, "SELECT count(*) FROM scenario_metrics WHERE level IS NULL"
+        )
     assert nulls == sum(level is None for _, level in forward.metrics())

@@ -2,7 +2,8 @@
 
 Thresholds are calibrated on one seed and every figure is measured on
 another (``scripts/evidence_regime_detection.py``); the figures are in
-``docs/_draft_regime.md``.
+``docs/models.md``, "Evidence", "Regimes and change detection: simulated
+``regime_switching``".
 
 What is asserted is what the evidence supports. The false-alarm target
 (< 1 per 500 steps) is met. The delay target (median <= 5 steps) is met only

@@ -122,7 +122,7 @@ TRANSFORMS = {
     "smooth_symmetric": lambda n: smooth(2.0, mode="symmetric"),
     "smooth_slow": lambda n: smooth(400.0),
     "clamp": lambda n: clamp(*bounds(n)),
-    "hard_limits": lambda n: clamp_to_hard_limits(np.full(n, 2e6), 6e6, 1e6, 3e5),
+    "hard_limits": lambda n: clamp_to_hard_limits(Limits(np.full(n, 2e6), 6e6, 1e6, 3e5)),
 }
 
 
@@ -130,7 +130,7 @@ def standard_chain(n_assets: int, **overrides) -> LimitChain:
     config = DynamicLimitsConfig(
         **{"risk_budget": 21_600.0, "var_budget": 50_000.0, "recovery_steps": 5} | overrides
     )
-    return limit_chain(config, np.full(n_assets, 2e6), 8e6, 3e6, 5e5)
+    return limit_chain(config, Limits(np.full(n_assets, 2e6), 8e6, 3e6, 5e5))
 
 
 # --------------------------------------------------------------- batch == step loop
@@ -433,7 +433,7 @@ def test_clamp_bounds_every_limit_and_maps_nan_to_the_floor():
 
 
 def test_clamp_to_hard_limits_caps_and_maps_nan_to_zero():
-    transform = clamp_to_hard_limits([1e6, 1e6], 2e6, 5e5, 1e5)
+    transform = clamp_to_hard_limits(Limits(np.array([1e6, 1e6]), 2e6, 5e5, 1e5))
     limits = Limits(np.array([3e6, 2e5]), np.nan, 4e5, np.array([2e5, 5e4]))
     out, _ = transform.update(None, limits, transform.init(2))
     assert out.position.tolist() == [1e6, 2e5]
@@ -689,16 +689,23 @@ def test_transform_parameters_are_validated_naming_the_parameter(factory, kwargs
 @pytest.mark.parametrize(
     ("arguments", "field"),
     [
-        (([1e6, -1.0], 2e6, 1e6, 1e5), "hard_position"),
-        (([1e6, 1e6], 0.0, 1e6, 1e5), "hard_gross"),
-        (([1e6, 1e6], 2e6, np.nan, 1e5), "hard_net"),
-        (([1e6, 1e6], 2e6, 1e6, [1e5, 1e5, 1e5]), "hard_order"),
-        (([], 2e6, 1e6, 1e5), "hard_position"),
-        (([1e6, 1e6], np.inf, 1e6, 1e5), "hard_gross"),
+        (([1e6, -1.0], 2e6, 1e6, 1e5), "hard.position"),
+        (([1e6, 1e6], 0.0, 1e6, 1e5), "hard.gross"),
+        (([1e6, 1e6], 2e6, np.nan, 1e5), "hard.net"),
+        (([1e6, 1e6], 2e6, 1e6, [1e5, 1e5, 1e5]), "hard.order"),
+        (([], 2e6, 1e6, 1e5), "hard.position"),
+        (([1e6, 1e6], np.inf, 1e6, 1e5), "hard.gross"),
     ],
 )
 def test_limit_chain_validates_the_hard_limits_naming_the_argument(arguments, field):
     config = DynamicLimitsConfig(risk_budget=1e4, var_budget=2e4)
     with pytest.raises(InvalidConfig) as error:
-        limit_chain(config, *arguments)
+        limit_chain(config, Limits(*arguments))
     assert error.value.field == field
+
+
+def test_limit_chain_refuses_hard_limits_that_are_not_limits():
+    config = DynamicLimitsConfig(risk_budget=1e4, var_budget=2e4)
+    with pytest.raises(InvalidConfig) as error:
+        limit_chain(config, ([1e6], 2e6, 1e6, 1e5))
+    assert error.value.field == "hard"

@@ -1,4 +1,5 @@
-"""PreTradeControls: every hard control at its boundary, bad input, and random sessions.
+"""PreTradeControls (an Account and its PreTradeGate): every hard control at its boundary,
+bad input, and random sessions.
 
 A limit equal to the value passes and a value just above it is denied with the
 control's reason code. Every bad input raises the right InvalidInput subclass
@@ -15,6 +16,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
@@ -29,8 +31,11 @@ from riskengine.errors import (
     InvalidTimestamp,
     MissingAsset,
 )
+from riskengine.risk.account import Account
+from riskengine.risk.controls import PreTradeControls
+from riskengine.risk.limits import Limits
 from riskengine.risk.orders import Decision, Fill, Order, ReasonCode, TradingState
-from riskengine.risk.pretrade import DynamicCaps, HardLimits, PreTradeControls
+from riskengine.risk.pretrade import HardLimits, PreTradeGate
 
 ASSETS = ("SPX", "NDX", "RTY")
 PRICES = (100.0, 200.0, 50.0)
@@ -48,6 +53,22 @@ LOOSE = {
     "price_collar": 0.05,
     "max_daily_loss": 1e12,
 }
+
+
+def dynamic_limits(
+    position: tuple[float, ...] | None = None,
+    gross: float = math.inf,
+    net: float = math.inf,
+    order: tuple[float, ...] | None = None,
+) -> Limits:
+    """Dynamic limits (the gate's caps) with ``inf`` (no tightening) where none is given."""
+    unbounded = (math.inf,) * len(ASSETS)
+    return Limits(
+        np.array(unbounded if position is None else position),
+        gross,
+        net,
+        np.array(unbounded if order is None else order),
+    )
 
 
 def make(**limits: Any) -> PreTradeControls:
@@ -75,7 +96,7 @@ def assert_denied(
     order: Order,
     reason: ReasonCode,
     now: int = 1,
-    dynamic: DynamicCaps | None = None,
+    dynamic: Limits | None = None,
 ) -> Decision:
     before = state(controls)
     decision = controls.check(order, now, dynamic)
@@ -88,7 +109,7 @@ def assert_denied(
 
 
 def approve(
-    controls: PreTradeControls, order: Order, now: int = 1, dynamic: DynamicCaps | None = None
+    controls: PreTradeControls, order: Order, now: int = 1, dynamic: Limits | None = None
 ) -> str:
     decision = controls.check(order, now, dynamic)
     assert decision.approved, decision.message
@@ -154,24 +175,59 @@ def test_from_mapping_names_unknown_keys_and_bad_values_under_the_table() -> Non
     assert info.value.field == "hard"
 
 
-# -- DynamicCaps and construction ---------------------------------------------
+# -- dynamic limits, construction, and the account / gate split ---------------
 
 
-def test_dynamic_caps_convert_to_float_tuples_and_refuse_non_numbers() -> None:
-    caps = DynamicCaps(position_notional=[1, NAN], order_notional=(2.0, 3))
-    assert caps.position_notional[0] == 1.0 and math.isnan(caps.position_notional[1])
-    assert caps.order_notional == (2.0, 3.0)
-    assert DynamicCaps().gross_notional == math.inf
-    for kwargs, field in [
-        ({"gross_notional": "1"}, "dynamic.gross_notional"),
-        ({"net_notional": None}, "dynamic.net_notional"),
-        ({"position_notional": (1.0, "x")}, "dynamic.position_notional[1]"),
-        ({"order_notional": 5.0}, "dynamic.order_notional"),
-        ({"order_notional": "55"}, "dynamic.order_notional"),
+def test_hard_limits_as_notional_limits() -> None:
+    hard = HardLimits(max_position_notional=2e6, max_order_notional=3e5).notional_limits(3)
+    assert isinstance(hard, Limits)
+    assert hard.position.tolist() == [2e6] * 3 and hard.order.tolist() == [3e5] * 3
+    assert (hard.gross, hard.net) == (20_000_000.0, 10_000_000.0)
+
+
+def test_dynamic_limits_are_checked_before_anything_changes() -> None:
+    controls = make()
+    order = Order("SPX", "buy", 1, 100.0)
+    for dynamic, field in [
+        ({"gross": 1.0}, "dynamic"),
+        (dynamic_limits()._replace(gross="1"), "dynamic.gross"),
+        (dynamic_limits()._replace(net=None), "dynamic.net"),
+        (dynamic_limits(position=(1.0, 2.0)), "dynamic.position"),
+        (dynamic_limits()._replace(order=5.0), "dynamic.order"),
+        (dynamic_limits()._replace(order="555"), "dynamic.order[0]"),
+        (dynamic_limits()._replace(position=("x", 1.0, 1.0)), "dynamic.position[0]"),
+        (dynamic_limits()._replace(order=(True, 1.0, 1.0)), "dynamic.order[0]"),
     ]:
-        with pytest.raises(InvalidInput) as info:
-            DynamicCaps(**kwargs)
-        assert info.value.field == field
+        call = lambda d=dynamic: controls.check(order, 1, d)  # noqa: E731
+        assert_rejected(controls, call, InvalidInput, field)
+    # Python numbers, numpy arrays and tuples all do; NaN and inf mean the hard limit.
+    approve(controls, order, dynamic=Limits((NAN, 1e9, 2), 3e9, math.inf, [1e9] * 3))
+
+
+def test_a_dynamic_limit_names_itself_in_the_denial_even_when_it_leaves_the_hard_one() -> None:
+    controls = make(max_order_notional=100_000)
+    order = Order("SPX", "buy", 1_000.01, 100.0)
+    hard_only = assert_denied(controls, order, ReasonCode.ORDER_NOTIONAL)
+    assert hard_only.message == "order notional 100,001 would exceed the hard limit 100,000"
+    both = assert_denied(controls, order, ReasonCode.ORDER_NOTIONAL, dynamic=dynamic_limits())
+    assert both.message == (
+        "order notional 100,001 would exceed the limit 100,000 (hard 100,000, dynamic inf)"
+    )
+
+
+def test_the_controls_are_an_account_and_a_gate_in_front_of_it() -> None:
+    controls = make(max_position_notional=100_000)
+    assert isinstance(controls.account, Account) and isinstance(controls.gate, PreTradeGate)
+    assert controls.gate.account is controls.account
+    order_id = approve(controls, Order("SPX", "buy", 1_000, 100.0))
+    assert controls.account.working_orders == {order_id: ("SPX", "buy", 1_000.0)}
+    # The account alone never decides; the gate reads its worst case.
+    assert controls.account.side_worst_case(0, True, 1_000.0) == (0.0, 1_000.0, 2_000.0)
+    assert controls.account.gross_if(0, True, 2_000.0, 100.0) == 200_000.0
+    assert_denied(controls, Order("SPX", "buy", 0.01, 100.0), ReasonCode.POSITION_LIMIT)
+    with pytest.raises(InvalidConfig) as info:
+        PreTradeGate(object(), HardLimits())  # type: ignore[arg-type]
+    assert info.value.field == "account"
 
 
 @pytest.mark.parametrize(
@@ -242,7 +298,7 @@ def test_max_order_notional_hard() -> None:
 
 def test_max_order_notional_dynamic_tightens_and_never_loosens() -> None:
     controls = make(max_order_notional=100_000)
-    tight = DynamicCaps(order_notional=(1e9, 50_000.0, NAN))
+    tight = dynamic_limits(order=(1e9, 50_000.0, NAN))
     approve(controls, Order("NDX", "buy", 250, 200.0), dynamic=tight)
     decision = assert_denied(
         controls, Order("NDX", "buy", 250.01, 200.0), ReasonCode.ORDER_NOTIONAL, dynamic=tight
@@ -298,7 +354,7 @@ def test_position_limit_counts_working_orders_long_and_short(side: str) -> None:
 
 def test_position_limit_dynamic_tightens_and_nan_leaves_the_hard_limit() -> None:
     controls = make(max_position_notional=200_000)
-    caps = DynamicCaps(position_notional=(100_000.0, NAN, math.inf))
+    caps = dynamic_limits(position=(100_000.0, NAN, math.inf))
     approve(controls, Order("SPX", "sell", 1_000, 100.0), dynamic=caps)
     decision = assert_denied(
         controls, Order("SPX", "sell", 0.01, 100.0), ReasonCode.POSITION_LIMIT, dynamic=caps
@@ -316,7 +372,7 @@ def test_position_limit_dynamic_tightens_and_nan_leaves_the_hard_limit() -> None
         controls, Order("RTY", "buy", 0.01, 50.0), ReasonCode.POSITION_LIMIT, dynamic=caps
     )
     # A zero or negative dynamic cap allows no new exposure.
-    closed = DynamicCaps(position_notional=(0.0, -1.0, 0.0))
+    closed = dynamic_limits(position=(0.0, -1.0, 0.0))
     assert_denied(
         controls, Order("RTY", "sell", 4_001, 50.0), ReasonCode.POSITION_LIMIT, dynamic=closed
     )
@@ -346,18 +402,18 @@ def test_gross_exposure_sums_worst_cases_across_assets() -> None:
     assert_denied(controls, Order("RTY", "sell", 0.02, 50.0), ReasonCode.GROSS_EXPOSURE)
     # Dynamic: tighter applies, NaN does not loosen.
     controls = make(max_gross_notional=400_000)
-    caps = DynamicCaps(gross_notional=300_000.0)
+    caps = dynamic_limits(gross=300_000.0)
     approve(controls, Order("SPX", "buy", 2_000, 100.0), dynamic=caps)
     approve(controls, Order("NDX", "buy", 500, 200.0), dynamic=caps)
     assert_denied(
         controls, Order("RTY", "sell", 0.02, 50.0), ReasonCode.GROSS_EXPOSURE, dynamic=caps
     )
-    approve(controls, Order("RTY", "sell", 2_000, 50.0), dynamic=DynamicCaps(gross_notional=NAN))
+    approve(controls, Order("RTY", "sell", 2_000, 50.0), dynamic=dynamic_limits(gross=NAN))
     assert_denied(
         controls,
         Order("RTY", "sell", 0.02, 50.0),
         ReasonCode.GROSS_EXPOSURE,
-        dynamic=DynamicCaps(gross_notional=NAN),
+        dynamic=dynamic_limits(gross=NAN),
     )
 
 
@@ -379,7 +435,7 @@ def test_net_exposure_in_the_direction_of_the_order() -> None:
     approve(controls, Order("RTY", "sell", 1_000, 50.0))
     # Short side: sells only, and the dynamic cap tightens it.
     controls = make(max_net_notional=300_000)
-    caps = DynamicCaps(net_notional=150_000.0)
+    caps = dynamic_limits(net=150_000.0)
     approve(controls, Order("SPX", "sell", 1_500, 100.0), dynamic=caps)
     decision = assert_denied(
         controls, Order("RTY", "sell", 0.02, 50.0), ReasonCode.NET_EXPOSURE, dynamic=caps
@@ -387,7 +443,7 @@ def test_net_exposure_in_the_direction_of_the_order() -> None:
     assert decision.message == (
         "net short notional 150,001 would exceed the limit 150,000 (hard 300,000, dynamic 150,000)"
     )
-    approve(controls, Order("RTY", "sell", 0.02, 50.0), dynamic=DynamicCaps(net_notional=NAN))
+    approve(controls, Order("RTY", "sell", 0.02, 50.0), dynamic=dynamic_limits(net=NAN))
 
 
 def test_checks_run_in_the_documented_order() -> None:
@@ -555,7 +611,7 @@ def test_positions_filled_before_the_first_mark_are_valued_at_their_fill_price()
     assert controls.equity == 0.0
     controls.on_fill(Fill("SPX", "buy", 100, 90.0), 1)  # now valued at 90: 1,000 down
     assert controls.equity == -1_000.0 and controls.trading_state is TradingState.ACTIVE
-    assert math.isnan(controls.position_notional()[0])  # no market price yet
+    assert math.isnan(controls.account.position_notional()[0])  # no market price yet
     controls.mark(2, [89.0, 200.0, 50.0])
     assert controls.daily_pnl == -1_200.0 and controls.halt_reason == "DAILY_LOSS"
 
@@ -630,9 +686,9 @@ def test_queries_report_filled_positions_and_return_copies() -> None:
     controls.on_fill(Fill("SPX", "buy", 10, 100.0), 1)
     controls.on_fill(Fill("NDX", "sell", 20, 200.0), 1)
     approve(controls, Order("RTY", "buy", 5, 50.0, order_id="A"))
-    assert controls.position_notional() == (1_000.0, -4_000.0, 0.0)
-    assert controls.gross_notional() == 5_000.0
-    assert controls.net_notional() == -3_000.0
+    assert controls.account.position_notional() == (1_000.0, -4_000.0, 0.0)
+    assert controls.account.gross_notional() == 5_000.0
+    assert controls.account.net_notional() == -3_000.0
     working = controls.working_orders
     working["A"] = ("SPX", "sell", 1.0)
     assert controls.working_orders == {"A": ("RTY", "buy", 5.0)}
@@ -678,17 +734,17 @@ def test_bad_input_raises_naming_the_field_and_changes_nothing() -> None:
         ),
         (
             lambda: check(
-                Order("SPX", "buy", 1, 100.0), later, DynamicCaps(position_notional=(1.0,))
+                Order("SPX", "buy", 1, 100.0), later, Limits(np.ones(1), 1.0, 1.0, np.ones(3))
             ),
             InvalidInput,
-            "dynamic.position_notional",
+            "dynamic.position",
         ),
         (
             lambda: check(
-                Order("SPX", "buy", 1, 100.0), later, DynamicCaps(order_notional=(1.0,) * 4)
+                Order("SPX", "buy", 1, 100.0), later, Limits(np.ones(3), 1.0, 1.0, np.ones(4))
             ),
             InvalidInput,
-            "dynamic.order_notional",
+            "dynamic.order",
         ),
         (lambda: fill(Fill("XXX", "buy", 1, 100.0), later), InvalidFill, "asset"),
         (lambda: fill(Fill("SPX", "buy", 1, 100.0, "B"), later), InvalidFill, "order_id"),
@@ -715,7 +771,6 @@ def test_bad_input_raises_naming_the_field_and_changes_nothing() -> None:
     for call, error, field in cases:
         assert_rejected(controls, call, error, field)
     # Prices in a numpy array, and numpy integer timestamps, are fine.
-    np = pytest.importorskip("numpy")
     controls.mark(np.int64(later), np.array(PRICES))
     assert controls.last_prices == PRICES
 
@@ -809,17 +864,10 @@ SESSION_LIMITS = HardLimits(
 )
 CAPS = [
     None,
-    DynamicCaps(),
-    DynamicCaps(position_notional=(50_000.0, NAN, 1e9), gross_notional=NAN),
-    DynamicCaps(
-        order_notional=(NAN, 20_000.0, 0.0), gross_notional=120_000.0, net_notional=80_000.0
-    ),
-    DynamicCaps(
-        position_notional=(NAN,) * 3,
-        order_notional=(NAN,) * 3,
-        gross_notional=NAN,
-        net_notional=NAN,
-    ),
+    dynamic_limits(),
+    dynamic_limits(position=(50_000.0, NAN, 1e9), gross=NAN),
+    dynamic_limits(order=(NAN, 20_000.0, 0.0), gross=120_000.0, net=80_000.0),
+    dynamic_limits(position=(NAN,) * 3, order=(NAN,) * 3, gross=NAN, net=NAN),
 ]
 RELATIVE = 1e-12  # float rounding of sums computed in a different order
 
@@ -936,10 +984,8 @@ def _run_order(controls: PreTradeControls, op: tuple, clock: dict, peaks: dict) 
     assert reducing or not gate_closed
     assert quantity <= limits.max_order_quantity
     assert last * (1 - limits.price_collar) <= price <= last * (1 + limits.price_collar)
-    order_caps = dynamic.order_notional if dynamic is not None else ()
-    assert quantity * price <= _cap(
-        limits.max_order_notional, order_caps[i] if order_caps else None
-    )
+    order_cap = _cap(limits.max_order_notional, None if dynamic is None else dynamic.order[i])
+    assert quantity * price <= order_cap
     prices = list(controls.last_prices)
     prices[i] = max(last, price)
     _, new_longest, new_shortest = _worst(controls)
@@ -949,14 +995,15 @@ def _run_order(controls: PreTradeControls, op: tuple, clock: dict, peaks: dict) 
         assert max(new_longest[i], -new_shortest[i]) <= max(longest[i], -shortest[i])
         assert gross_after <= gross_before * (1 + RELATIVE)
         return
-    position_caps = dynamic.position_notional if dynamic is not None else ()
-    position_cap = _cap(limits.max_position_notional, position_caps[i] if position_caps else None)
+    position_cap = _cap(
+        limits.max_position_notional, None if dynamic is None else dynamic.position[i]
+    )
     side_worst = (new_longest[i] if buy else -new_shortest[i]) * prices[i]
     assert side_worst <= position_cap * (1 + RELATIVE)
-    gross_cap = _cap(limits.max_gross_notional, dynamic.gross_notional if dynamic else None)
+    gross_cap = _cap(limits.max_gross_notional, None if dynamic is None else dynamic.gross)
     assert gross_after <= gross_cap * (1 + RELATIVE)
     net = sum(x * p for x, p in zip(new_longest if buy else new_shortest, prices, strict=True))
-    net_cap = _cap(limits.max_net_notional, dynamic.net_notional if dynamic else None)
+    net_cap = _cap(limits.max_net_notional, None if dynamic is None else dynamic.net)
     assert (net if buy else -net) <= net_cap * (1 + RELATIVE)
     # Steer hypothesis towards sessions that approve orders right up to the limits.
     for name, used in (

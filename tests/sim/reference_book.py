@@ -1,7 +1,7 @@
-"""Plain-Python reference limit order book: the oracle for ``riskengine.sim.orderbook``.
+"""Plain-Python reference limit order book: the oracle for ``riskengine.sim.book_kernel``.
 
 One dict ``tick -> lots`` per side, one event at a time, written from the rules
-in the ``orderbook`` module docstring without any vectorisation, so a test can
+in the ``book_kernel`` module docstring without any vectorisation, so a test can
 feed the *same* event / action sequence to both and demand identical books.
 
 >>> import jax
@@ -23,7 +23,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from riskengine.sim import orderbook as ob
+from riskengine.sim import book_kernel
+from riskengine.sim.book_rollout import BookRecording
+from riskengine.sim.book_types import (
+    BUY,
+    CANCEL,
+    HOLD,
+    LIMIT,
+    PLACE,
+    BookAction,
+    BookEvent,
+    BookParams,
+    BookState,
+)
 
 __all__ = [
     "ReferenceBook",
@@ -35,9 +47,8 @@ __all__ = [
     "uniforms_of",
 ]
 
-BUY, LIMIT, MARKET, CANCEL, HOLD, PLACE = ob.BUY, ob.LIMIT, ob.MARKET, ob.CANCEL, ob.HOLD, ob.PLACE
 _F32 = np.float32
-_BLOCK = 8  # levels per block of the sampler's prefix sums (``orderbook._BLOCK``)
+_BLOCK = 8  # levels per block of the sampler's prefix sums (``book_levels.BLOCK``)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +70,7 @@ class SamplerTables:
     transition_cdf: np.ndarray
 
     @classmethod
-    def from_params(cls, params: ob.BookParams) -> SamplerTables:
+    def from_params(cls, params: BookParams) -> SamplerTables:
         """Copy the sampler's tables out of ``params`` (float32, unchanged bits)."""
         return cls(
             **{
@@ -70,7 +81,7 @@ class SamplerTables:
 
 
 def _decay_power(powers: np.ndarray, exponent: int) -> np.float32:
-    """``decay ** exponent`` as ``orderbook._decay_power``: float32 products, bit 0 first."""
+    """``decay ** exponent`` as ``book_levels.decay_power``: float32 products, bit 0 first."""
     row = powers[0] if exponent >= 0 else powers[1]
     magnitude = abs(exponent)
     out = _F32(1.0)
@@ -81,7 +92,7 @@ def _decay_power(powers: np.ndarray, exponent: int) -> np.float32:
 
 
 def _below(total: np.float32, u: np.float32) -> np.float32:
-    """``min(u * total, nextafter(total, 0))`` in float32, as ``orderbook._below``."""
+    """``min(u * total, nextafter(total, 0))`` in float32, as ``book_levels.below_total``."""
     return min(u * total, np.nextafter(total, _F32(0.0)))
 
 
@@ -117,7 +128,7 @@ class ReferenceBook:
 
     # ------------------------------------------------------------ conversion
     @classmethod
-    def from_state(cls, state: ob.BookState, params: ob.BookParams | None = None) -> ReferenceBook:
+    def from_state(cls, state: BookState, params: BookParams | None = None) -> ReferenceBook:
         """Copy one (unbatched) JAX book state."""
         s = jax.tree.map(np.asarray, state)
         window = s.bid.shape[0]
@@ -288,7 +299,7 @@ class ReferenceBook:
         return cumulative, sides
 
     def sample(self, u: Iterable[float], tables: SamplerTables) -> tuple[int, int, int, int, int]:
-        """The event ``orderbook`` samples from uniforms ``u`` (class, level, size, regime).
+        """The event ``book_kernel`` samples from uniforms ``u`` (class, level, size, regime).
 
         Plain Python over the book's dicts, with every float operation done in
         numpy float32 in the JAX code's order, so the same uniforms give the
@@ -431,19 +442,19 @@ class ReferenceBook:
                 best_bid = max(best_bid, tick)
 
     def start_step(self) -> None:
-        """Zero the per-step fill accumulators, as ``orderbook.step`` does."""
+        """Zero the per-step fill accumulators, as ``book_kernel.step`` does."""
         self.fill_qty = [0, 0]
         self.fill_ticks = [0, 0]
 
 
-def event_tuple(event: ob.BookEvent) -> tuple[int, int, int, int, int]:
+def event_tuple(event: BookEvent) -> tuple[int, int, int, int, int]:
     """``(kind, side, distance, size, regime)`` of a JAX event."""
     return tuple(int(x) for x in (event.kind, event.side, event.distance, event.size, event.regime))
 
 
 def generate_events(
-    params: ob.BookParams, seed: int, n_events: int, state: ob.BookState | None = None
-) -> tuple[ob.BookState, list[tuple[int, int, int, int, int]], ob.BookState]:
+    params: BookParams, seed: int, n_events: int, state: BookState | None = None
+) -> tuple[BookState, list[tuple[int, int, int, int, int]], BookState]:
     """Run the JAX sampler; return the initial state, the events it drew and the final state.
 
     The events are ``(kind, side, distance, size, regime)`` tuples, so the oracle
@@ -451,7 +462,7 @@ def generate_events(
     """
     key = jax.random.key(seed)
     if state is None:
-        _, state = ob.reset(jax.random.fold_in(key, 1), params)
+        _, state = book_kernel.reset(jax.random.fold_in(key, 1), params)
     final, events = _sample_scan(state, jax.random.fold_in(key, 2), params, n_events)
     columns = [
         np.asarray(c).tolist()
@@ -462,8 +473,10 @@ def generate_events(
 
 @jax.jit
 def _scan_body(state, key, params):
-    event = ob._sample_from_uniforms(jax.random.uniform(key, (ob.N_UNIFORMS,)), state, params)
-    return ob._apply_event(state, event, params), event
+    event = book_kernel.event_from_uniforms(
+        jax.random.uniform(key, (book_kernel.N_UNIFORMS,)), state, params
+    )
+    return book_kernel.apply_event(state, event, params), event
 
 
 def _sample_scan(state, key, params, n_events):
@@ -478,8 +491,8 @@ def _scan_events(state, keys, params):
 
 def replay(
     events: Iterable[tuple[int, int, int, int, int]],
-    initial_book: ob.BookState | ReferenceBook,
-    params: ob.BookParams,
+    initial_book: BookState | ReferenceBook,
+    params: BookParams,
 ) -> ReferenceBook:
     """Apply background events one at a time to a copy of ``initial_book``; return the book."""
     if isinstance(initial_book, ReferenceBook):
@@ -510,7 +523,7 @@ def replay(
 def uniforms_of(key: jax.Array, n_events: int) -> np.ndarray:
     """The ``(n_events, 4)`` float32 uniforms :func:`generate_events` draws from ``key``."""
     keys = jax.random.split(jax.random.fold_in(key, 2), n_events)
-    draw = jax.vmap(lambda k: jax.random.uniform(k, (ob.N_UNIFORMS,)))
+    draw = jax.vmap(lambda k: jax.random.uniform(k, (book_kernel.N_UNIFORMS,)))
     return np.asarray(draw(keys), dtype=_F32)
 
 
@@ -531,7 +544,7 @@ def run_sampled(
     return events
 
 
-def recording_digest(recording: ob.BookRecording) -> str:
+def recording_digest(recording: BookRecording) -> str:
     """SHA-256 of every array of a ``simulate_book`` recording and of its final state.
 
     Cheap to import (no test framework), so a subprocess started with another
@@ -542,6 +555,6 @@ def recording_digest(recording: ob.BookRecording) -> str:
     return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
 
-def jnp_action(action: dict[str, int]) -> ob.BookAction:
+def jnp_action(action: dict[str, int]) -> BookAction:
     """The JAX action matching a reference action dict."""
-    return ob.BookAction(**{k: jnp.asarray(v, dtype=jnp.int32) for k, v in action.items()})
+    return BookAction(**{k: jnp.asarray(v, dtype=jnp.int32) for k, v in action.items()})

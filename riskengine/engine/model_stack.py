@@ -9,7 +9,7 @@ One :class:`RiskModels` holds
   returns for the filtered regime probabilities;
 - a :class:`~riskengine.regime.DriftDetector` (river's Page-Hinkley) on the
   equally weighted portfolio's standardised residual, for change points;
-- the innovation law of portfolio returns (:class:`~riskengine.risk.var.Innovations`)
+- the innovation law of portfolio returns (:class:`~riskengine.forecast.innovations.Innovations`)
   from a GARCH fitted to the equally weighted portfolio.
 
 :meth:`RiskModels.update` advances all of them by one vector of returns;
@@ -29,9 +29,9 @@ import numpy as np
 from riskengine._config import config_from_mapping
 from riskengine.errors import InvalidConfig
 from riskengine.forecast import GARCHParams, OnlineDCC, OnlineGARCH
+from riskengine.forecast.innovations import Innovations
 from riskengine.regime import DriftDetector, OnlineRegimeHMM
 from riskengine.regime.hmm import HMMParams
-from riskengine.risk.var import Innovations
 
 __all__ = ["ModelConfig", "ModelPath", "RiskModels"]
 

@@ -1,4 +1,4 @@
-"""The nightly run's HTML report: links, images, HTML shape, a real browser render, missing data."""
+"""The HTML report of a run: links, images, HTML shape, a real browser render, missing data."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from riskengine.errors import InvalidInput
-from riskengine.nightly.report import FIGURES, write_report
-from riskengine.store import open_store
+from riskengine.report import FIGURES, write_report
+from riskengine.store import Store, open_store
 from tests.nightly._report_data import (
     write_failed_run,
     write_sample_run,
@@ -300,24 +300,22 @@ def test_report_overwrites_an_older_report_of_the_run(tmp_path: Path) -> None:
     assert not list(directory.glob("*.tmp"))
 
 
-class _Recorder:
-    """A store stand-in that records each query before handing it on."""
+def test_reads_are_parametrised_and_never_pull_scenario_paths(
+    store, tmp_path: Path, monkeypatch
+) -> None:
+    # Every named read of the store runs its SQL through Store._select: record those calls.
+    calls: list[tuple[str, list]] = []
+    select = Store._select
 
-    def __init__(self, store) -> None:
-        self._store = store
-        self.path = store.path
-        self.calls: list[tuple[str, list]] = []
+    def recording(self, sql: str, parameters=()):
+        calls.append((sql, list(parameters)))
+        return select(self, sql, parameters)
 
-    def query(self, sql: str, parameters: list | None = None):
-        self.calls.append((sql, list(parameters or [])))
-        return self._store.query(sql, parameters)
-
-
-def test_reads_are_parametrised_and_never_pull_scenario_paths(store, tmp_path: Path) -> None:
-    recorder = _Recorder(store)
-    write_report(recorder, "nightly-test", tmp_path / "out")
-    assert recorder.calls
-    for sql, parameters in recorder.calls:
+    monkeypatch.setattr(Store, "_select", recording)
+    monkeypatch.setattr(Store, "query", lambda *a, **k: pytest.fail("the report ran user SQL"))
+    write_report(store, "nightly-test", tmp_path / "out")
+    assert calls
+    for sql, parameters in calls:
         assert "nightly-test" in parameters and "nightly-test" not in sql
         if "scenario_paths" in sql:
             assert "count(*)" in sql  # the row count only
@@ -329,7 +327,9 @@ def test_partial_rows_still_draw(tmp_path: Path) -> None:
     """VaR without realised returns, a correlation without its calm twin, NULL labels."""
     days = np.array(["2024-01-02", "2024-01-03", "2024-01-04"], dtype="datetime64[ns]")
     with open_store(tmp_path / "risk.duckdb") as store:
-        with store.run("partial", config={"assets": ["A", "B"]}, seed=0, code_version="t") as run:
+        with store.record_run(
+            "partial", config={"assets": ["A", "B"]}, seed=0, code_version="t"
+        ) as run:
             run.write(
                 "risk_metrics",
                 {
