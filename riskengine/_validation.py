@@ -6,12 +6,18 @@ Every helper takes the dotted ``field`` path of the value it checks
 spec knows exactly which line to fix. :func:`check_price_matrix` raises
 :class:`~riskengine.errors.InvalidPrice` (a ``ValueError``), as the engine's
 boundary does.
+
+A usable price is finite and at least :data:`MIN_PRICE`, the smallest normal
+float (``2.2e-308``): a subnormal price such as ``1e-310`` is positive, but
+the ratio of the next price to it overflows to ``inf``, so its log return is
+not a number any model can learn from.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +26,7 @@ import numpy as np
 from riskengine.errors import InvalidPrice
 
 __all__ = [
+    "MIN_PRICE",
     "as_array",
     "as_float",
     "as_int",
@@ -28,7 +35,28 @@ __all__ = [
     "check_price_matrix",
     "check_seed",
     "check_stochastic_matrix",
+    "price_problem",
 ]
+
+#: The smallest usable price: the smallest normal float64.
+MIN_PRICE = sys.float_info.min
+
+
+def price_problem(value: float) -> str | None:
+    """What is wrong with a price (a float), or None if it is finite and >= :data:`MIN_PRICE`.
+
+    >>> price_problem(101.5) is None
+    True
+    >>> price_problem(-1.0)
+    'must be finite and > 0, got -1.0'
+    >>> price_problem(1e-310)
+    'must be a normal float (>= 2.2250738585072014e-308), got the subnormal 1e-310'
+    """
+    if MIN_PRICE <= value < math.inf:
+        return None
+    if not (math.isfinite(value) and value > 0):
+        return f"must be finite and > 0, got {value}"
+    return f"must be a normal float (>= {MIN_PRICE!r}), got the subnormal {value!r}"
 
 
 def check_keys(
@@ -208,9 +236,10 @@ def check_correlation(matrix: np.ndarray, *, field: str) -> np.ndarray:
 def check_price_matrix(
     matrix: np.ndarray, assets: Sequence[str], *, field: str, dates: Sequence[Any] | None = None
 ) -> None:
-    """Require every price of a (T, N) matrix (columns in ``assets`` order) to be finite and > 0.
+    """Require every price of a (T, N) matrix (columns in ``assets`` order) to be usable.
 
-    Raises :class:`~riskengine.errors.InvalidPrice` naming the first bad price
+    Usable: finite and at least :data:`MIN_PRICE` (:func:`price_problem`). Raises
+    :class:`~riskengine.errors.InvalidPrice` naming the first bad price
     in row order: ``field[row][asset]`` for a bare matrix, or ``field[asset]``
     with the row's date when the rows have ``dates`` (a frame's index).
 
@@ -223,16 +252,11 @@ def check_price_matrix(
     Traceback (most recent call last):
     riskengine.errors.InvalidPrice: p['NDX']: must be finite and > 0, got 0.0 on 2024-01-03 (row 1)
     """
-    bad = ~(np.isfinite(matrix) & (matrix > 0))
+    bad = ~(np.isfinite(matrix) & (matrix >= MIN_PRICE))
     if not bad.any():
         return
     row, column = np.argwhere(bad)[0]
-    value = matrix[row, column]
+    problem = price_problem(float(matrix[row, column]))
     if dates is None:
-        raise InvalidPrice(
-            f"{field}[{int(row)}][{assets[column]!r}]", f"must be finite and > 0, got {value}"
-        )
-    raise InvalidPrice(
-        f"{field}[{assets[column]!r}]",
-        f"must be finite and > 0, got {value} on {dates[row]} (row {row})",
-    )
+        raise InvalidPrice(f"{field}[{int(row)}][{assets[column]!r}]", problem)
+    raise InvalidPrice(f"{field}[{assets[column]!r}]", f"{problem} on {dates[row]} (row {row})")

@@ -20,7 +20,15 @@ Daily P&L
     has been marked, its position is valued at its latest fill price.
 Time
     ``mark`` and ``on_fill`` times drive the P&L day and may not go
-    backwards; they are int nanoseconds since the epoch (UTC).
+    backwards; they are int nanoseconds since the epoch (UTC), from
+    1970-01-01 to 2262-04-11 (:mod:`riskengine._time`). The latest of them is
+    the account's clock (:attr:`Account.clock_ns`), the time the gate checks
+    order times against.
+Working orders
+    An approved order is reserved with its limit price
+    (:meth:`Account.reserve`), so a fill can be checked against it
+    (:meth:`Account.fill_target`, which the gate's
+    :meth:`~riskengine.risk.pretrade.PreTradeGate.check_fill` uses).
 
 Every call validates its input before it changes anything, so a call that
 raises :class:`~riskengine.errors.InvalidInput` leaves the account exactly as
@@ -47,7 +55,8 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from riskengine._time import day_of
+from riskengine._time import MAX_NS, MIN_NS, check_nanosecond_array, check_nanoseconds, day_of
+from riskengine._validation import MIN_PRICE, price_problem
 from riskengine.errors import (
     InvalidConfig,
     InvalidFill,
@@ -67,12 +76,19 @@ ROUNDING_TOLERANCE = 1e-9
 
 
 def as_nanoseconds(value: Any) -> int:
-    """An int timestamp (nanoseconds since the epoch), or :class:`InvalidTimestamp`."""
+    """An int timestamp (nanoseconds since the epoch, 1970 to 2262), or :class:`InvalidTimestamp`.
+
+    >>> as_nanoseconds(2**70)
+    Traceback (most recent call last):
+    riskengine.errors.InvalidTimestamp: timestamp: 1180591620717411303424 is outside 1970-01-01 ...
+    """
+    if type(value) is int and MIN_NS <= value <= MAX_NS:
+        return value  # the hot path
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidTimestamp(
             "timestamp", f"expected int nanoseconds since the epoch, got {type(value).__name__}"
         )
-    return int(value)
+    return check_nanoseconds(int(value))
 
 
 def _check_assets(assets: Any) -> tuple[str, ...]:
@@ -116,7 +132,8 @@ class Account:
         self._last_price = [math.nan] * n  # market marks; NaN until the first mark
         # Prices the equity uses: the marks, or an unmarked asset's latest fill price.
         self._valuation_price = [0.0] * n
-        self._working: dict[str, list] = {}  # order id -> [asset index, side, remaining quantity]
+        # order id -> [asset index, side, remaining quantity, limit price]
+        self._working: dict[str, list] = {}
         self._working_buy = [0.0] * n
         self._working_sell = [0.0] * n
         # Worst-case notionals at the last price, per asset, kept current on every
@@ -149,7 +166,7 @@ class Account:
         if (
             type(prices) is list
             and len(prices) == n
-            and all(type(value) is float and 0.0 < value < math.inf for value in prices)
+            and all(type(value) is float and MIN_PRICE <= value < math.inf for value in prices)
         ):
             self._apply_marks(now_ns, prices)  # the engine's hot path: already clean
             return
@@ -177,8 +194,9 @@ class Account:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise InvalidPrice(field, f"expected a number, got {type(value).__name__}")
             value = float(value)
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidPrice(field, f"must be finite and > 0, got {value}")
+            problem = price_problem(value)
+            if problem is not None:
+                raise InvalidPrice(field, problem)
             values[j] = value
         self._apply_marks(now_ns, values)
 
@@ -208,19 +226,19 @@ class Account:
         """
         import numpy as np  # only the batch path needs numpy
 
-        times = np.asarray(times_ns, dtype=np.int64)
+        times = check_nanosecond_array(times_ns, field="timestamps")
         matrix = np.asarray(prices, dtype=np.float64)
         n = len(self.assets)
         if matrix.ndim != 2 or matrix.shape != (times.size, n) or times.size == 0:
             raise InvalidPrice("prices", f"expected shape ({times.size}, {n}), got {matrix.shape}")
         # Checked here too, so that this path keeps the module's promise: bad input
         # raises before anything changes (a NaN mark would silently disable the loss limit).
-        usable = np.isfinite(matrix) & (matrix > 0)
+        usable = np.isfinite(matrix) & (matrix >= MIN_PRICE)
         if not usable.all():
             row, column = (int(k) for k in np.argwhere(~usable)[0])
             raise InvalidPrice(
                 f"prices[{self.assets[column]!r}]",
-                f"row {row}: must be finite and > 0, got {matrix[row, column]}",
+                f"row {row}: {price_problem(float(matrix[row, column]))}",
             )
         self._clock_time(int(times[0]))
         if np.any(np.diff(times) < 0):
@@ -247,8 +265,56 @@ class Account:
             self._refresh(j)
         return equity, start
 
+    def fill_target(self, fill: Fill) -> tuple[int, float | None]:
+        """Check ``fill`` against the book: ``(asset index, limit price of its order or None)``.
+
+        The checks :meth:`on_fill` runs before it changes anything: a
+        :class:`~riskengine.risk.orders.Fill` of a known asset; with an
+        ``order_id``, a working order of the same asset and side with at least
+        the fill's quantity left (up to rounding). ``None`` for a manual fill
+        (no ``order_id``). Raises :class:`~riskengine.errors.InvalidFill`.
+
+        >>> account = Account(["SPX"])
+        >>> account.mark(0, [100.0])
+        >>> account.reserve("A", 0, "buy", 10.0, 101.0)
+        'A'
+        >>> account.fill_target(Fill("SPX", "buy", 4, 100.5, order_id="A"))
+        (0, 101.0)
+        >>> account.fill_target(Fill("SPX", "sell", 4, 100.5, order_id="A"))
+        Traceback (most recent call last):
+        riskengine.errors.InvalidFill: order_id: 'A' is a buy order for SPX, not a sell of SPX
+        """
+        if not isinstance(fill, Fill):
+            raise InvalidFill("fill", f"expected a Fill, got {type(fill).__name__}")
+        index = self._index.get(fill.asset)
+        if index is None:
+            raise InvalidFill("asset", f"unknown asset {fill.asset!r}; known: {list(self.assets)}")
+        order_id = fill.order_id
+        if order_id is None:
+            return index, None
+        working = self._working.get(order_id)
+        if working is None:
+            raise InvalidFill("order_id", f"{order_id!r} is not a working order")
+        if working[0] != index or working[1] != fill.side:
+            raise InvalidFill(
+                "order_id",
+                f"{order_id!r} is a {working[1]} order for {self.assets[working[0]]}, "
+                f"not a {fill.side} of {fill.asset}",
+            )
+        if fill.quantity > working[2] * (1.0 + ROUNDING_TOLERANCE):
+            raise InvalidFill(
+                "quantity",
+                f"{fill.quantity} exceeds the {working[2]} still working on order {order_id!r}",
+            )
+        return index, working[3]
+
     def on_fill(self, fill: Fill, now_ns: int) -> None:
         """Book an execution: position, cash, the order's reservation; rolls the P&L day.
+
+        The account books the price it is given; the gate's
+        :meth:`~riskengine.risk.pretrade.PreTradeGate.check_fill` is what bounds
+        it (the order's limit, the price collar), and
+        :class:`~riskengine.risk.controls.PreTradeControls` runs it first.
 
         Parameters
         ----------
@@ -259,30 +325,10 @@ class Account:
         now_ns : int
             Time of the fill, nanoseconds since the epoch; not before the last mark or fill.
         """
-        if not isinstance(fill, Fill):
-            raise InvalidFill("fill", f"expected a Fill, got {type(fill).__name__}")
-        index = self._index.get(fill.asset)
-        if index is None:
-            raise InvalidFill("asset", f"unknown asset {fill.asset!r}; known: {list(self.assets)}")
+        index, _ = self.fill_target(fill)
         now_ns = self._clock_time(now_ns)
         quantity = fill.quantity
         order_id = fill.order_id
-        working = None
-        if order_id is not None:
-            working = self._working.get(order_id)
-            if working is None:
-                raise InvalidFill("order_id", f"{order_id!r} is not a working order")
-            if working[0] != index or working[1] != fill.side:
-                raise InvalidFill(
-                    "order_id",
-                    f"{order_id!r} is a {working[1]} order for {self.assets[working[0]]}, "
-                    f"not a {fill.side} of {fill.asset}",
-                )
-            if quantity > working[2] * (1.0 + ROUNDING_TOLERANCE):
-                raise InvalidFill(
-                    "quantity",
-                    f"{quantity} exceeds the {working[2]} still working on order {order_id!r}",
-                )
         # Valid: from here on nothing raises.
         self._roll_day(now_ns)
         self._clock_ns = now_ns
@@ -291,7 +337,8 @@ class Account:
         self._cash -= signed * fill.price
         if self._last_price[index] != self._last_price[index]:  # never marked
             self._valuation_price[index] = fill.price
-        if working is not None:
+        if order_id is not None:
+            working = self._working[order_id]
             remaining = working[2] - quantity
             if remaining <= working[2] * ROUNDING_TOLERANCE:  # filled, up to rounding
                 del self._working[order_id]
@@ -309,7 +356,7 @@ class Account:
         """
         if not isinstance(order_id, str) or order_id not in self._working:
             raise InvalidOrder("order_id", f"{order_id!r} is not a working order")
-        index, side, _ = self._working.pop(order_id)
+        index, side = self._working.pop(order_id)[:2]
         self._release(index, side)
         self._refresh(index)
 
@@ -321,11 +368,14 @@ class Account:
             if order_id in self._working:
                 raise InvalidOrder("order_id", f"{order_id!r} is already a working order")
 
-    def reserve(self, order_id: str | None, index: int, side: str, quantity: float) -> str:
+    def reserve(
+        self, order_id: str | None, index: int, side: str, quantity: float, price: float
+    ) -> str:
         """Reserve an approved order's quantity under its id (``"O1"``, ``"O2"``, ... if None).
 
-        The caller has checked the id (:meth:`check_new_order_id`), the asset
-        index and the side; this never raises.
+        ``price`` is the order's limit price, which its fills are checked
+        against. The caller has checked the id (:meth:`check_new_order_id`),
+        the asset index and the side; this never raises.
         """
         working_orders = self._working
         if order_id is None:
@@ -335,7 +385,7 @@ class Account:
                 number += 1
                 order_id = f"O{number}"
             self._next_order_number = number + 1
-        working_orders[order_id] = [index, side, quantity]
+        working_orders[order_id] = [index, side, quantity, price]
         if side == "buy":
             self._working_buy[index] += quantity
         else:
@@ -425,6 +475,15 @@ class Account:
         return self._equity()
 
     @property
+    def clock_ns(self) -> int | None:
+        """Time of the last mark or fill (None before the first): the account's clock."""
+        return self._clock_ns
+
+    def order_limit_price(self, order_id: str) -> float:
+        """The limit price of working order ``order_id`` (``KeyError`` if it is not working)."""
+        return self._working[order_id][3]
+
+    @property
     def start_equity(self) -> float:
         """Equity at the start of the current UTC day."""
         return self._start_equity
@@ -439,7 +498,7 @@ class Account:
         """A copy: order id -> ``(asset, side, remaining quantity)``."""
         return {
             order_id: (self.assets[index], side, remaining)
-            for order_id, (index, side, remaining) in self._working.items()
+            for order_id, (index, side, remaining, _) in self._working.items()
         }
 
     def position_notional(self) -> tuple[float, ...]:
@@ -485,7 +544,7 @@ class Account:
     def _release(self, index: int, side: str) -> None:
         # Re-summed from the working orders, so released reservations leave no float residue.
         total = 0.0
-        for asset_index, order_side, remaining in self._working.values():
+        for asset_index, order_side, remaining, _ in self._working.values():
             if asset_index == index and order_side == side:
                 total += remaining
         (self._working_buy if side == "buy" else self._working_sell)[index] = total

@@ -169,7 +169,12 @@ class PreTradeControls:
         fill : Fill
             The execution. With an ``order_id`` it must belong to a working order of the
             same asset and side and may not exceed its remaining quantity; without one
-            (a manual trade) it moves the position but no reservation.
+            (a manual trade) it moves the position but no reservation. Its price
+            is bounded first (:meth:`PreTradeGate.check_fill
+            <riskengine.risk.pretrade.PreTradeGate.check_fill>`): no worse than
+            the order's limit, inside the price collar around the last price on
+            the other side (both sides for a manual fill), and the asset must
+            have a last price.
         now_ns : int
             Time of the fill, nanoseconds since the epoch; not before the last mark or fill.
 
@@ -187,6 +192,7 @@ class PreTradeControls:
         Traceback (most recent call last):
         riskengine.errors.InvalidFill: quantity: 7.0 exceeds the 6.0 still working on order 'A'
         """
+        self.gate.check_fill(fill)
         self.account.on_fill(fill, now_ns)
         self.gate.apply_daily_loss_limit()
 

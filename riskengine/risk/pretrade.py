@@ -40,19 +40,38 @@ Risk-reducing
     A buy is risk-reducing when the position is short and stays short or flat
     even if this buy and every working buy fill (``position + working buys +
     quantity <= 0``, up to a rounding tolerance of 1e-9 of the position); a
-    sell mirrors it. Such an order cannot make its asset's worst-case position
-    or the gross exposure larger, so it passes the HALTED and REDUCING gates and
-    skips the exposure checks. It can still raise the absolute *net* exposure
-    (buying back one leg of a hedge does), which a kill switch must allow.
+    sell mirrors it. Such an order passes the HALTED and REDUCING gates. It
+    cannot make its asset's worst-case position or the gross exposure larger,
+    so those checks cannot deny it and are skipped; but it always moves the
+    *net* exposure in its own direction (selling the long leg of a hedge leaves
+    the short leg), so the net check applies to it as to any order. A
+    risk-reducing order is thus one after which every measure (position, gross,
+    net, each against ``min(hard, dynamic)``) is within its limit or, if it
+    was already past it, no further past: no measure crosses its limit and no
+    breached one moves away from it.
 Daily loss
     A daily P&L (:attr:`Account.daily_pnl <riskengine.risk.account.Account.daily_pnl>`)
     below ``-max_daily_loss`` halts with reason ``"DAILY_LOSS"``. The halt
     persists, across days too, until :meth:`PreTradeGate.resume`, and
     ``resume`` cannot override a loss that is still above the limit today.
+Fill prices
+    :meth:`PreTradeGate.check_fill` bounds what a fill may book, so a
+    mistyped or hostile price cannot inflate the daily P&L: a fill of a
+    working order may not be worse than the order's limit price (a buy may not
+    pay more, a sell may not receive less) nor better than the price collar
+    around the asset's last price; a manual fill (no order id) must lie inside
+    the collar; and a fill of an asset with no last price has nothing to be
+    checked against and is refused.
 Time
-    ``check`` times feed the order-rate throttle and may not go back before the
-    last approved order; ``mark`` and ``on_fill`` times drive the P&L day and
-    may not go backwards either. Both are int nanoseconds since the epoch (UTC).
+    ``check``, ``mark`` and ``on_fill`` times are int nanoseconds since the
+    epoch (UTC), 1970-01-01 to 2262-04-11. The account's clock is the time of
+    its last mark or fill; an order time more than
+    ``order_time_tolerance_seconds`` away from it (either way) is refused, so
+    no order can claim a time far from the data's. The order-rate window is
+    kept in approval order: an order stamped before the last approved one
+    counts at that approval's time, which can only make the throttle stricter,
+    and an order never raises for its time's order, so no single order can
+    wedge the gate. ``mark`` and ``on_fill`` times may not go backwards.
 
 Every call validates its input before it changes anything, so a call that
 raises :class:`~riskengine.errors.InvalidInput` leaves the state exactly as it
@@ -94,10 +113,17 @@ from typing import Any
 import numpy as np
 
 from riskengine._config import config_from_mapping
-from riskengine.errors import InvalidConfig, InvalidInput, InvalidOrder, InvalidTimestamp
+from riskengine._time import MAX_NS, MIN_NS
+from riskengine.errors import (
+    InvalidConfig,
+    InvalidFill,
+    InvalidInput,
+    InvalidOrder,
+    InvalidTimestamp,
+)
 from riskengine.risk.account import ROUNDING_TOLERANCE, Account, as_nanoseconds
 from riskengine.risk.limits import Limits
-from riskengine.risk.orders import Decision, Order, ReasonCode, TradingState
+from riskengine.risk.orders import Decision, Fill, Order, ReasonCode, TradingState
 
 __all__ = ["HardLimits", "PreTradeGate"]
 
@@ -170,6 +196,9 @@ class HardLimits:
         Largest allowed ``|price / last price - 1|``, a fraction below 1 (0.05 is 5%).
     max_daily_loss : float
         Loss in currency (a positive number) since the start of the UTC day that halts trading.
+    order_time_tolerance_seconds : float
+        Largest allowed distance, either way, between an order's time and the
+        account's clock (its last mark or fill); a farther one is refused.
 
     Examples
     --------
@@ -192,6 +221,7 @@ class HardLimits:
     order_window_seconds: float = 1.0
     price_collar: float = 0.05
     max_daily_loss: float = 250_000.0
+    order_time_tolerance_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -216,11 +246,12 @@ class HardLimits:
                 "price_collar",
                 f"must be < 1 (a fraction of the last price: 0.05 is 5%), got {self.price_collar}",
             )
-        if round(self.order_window_seconds * 1e9) < 1:
-            raise InvalidConfig(
-                "order_window_seconds",
-                f"must be at least one nanosecond, got {self.order_window_seconds}",
-            )
+        for name in ("order_window_seconds", "order_time_tolerance_seconds"):
+            seconds = getattr(self, name)
+            if round(seconds * 1e9) < 1:
+                raise InvalidConfig(name, f"must be at least one nanosecond, got {seconds}")
+            if seconds * 1e9 > MAX_NS:
+                raise InvalidConfig(name, f"must be at most {MAX_NS / 1e9:.0f} s, got {seconds}")
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], field: str = "hard") -> HardLimits:
@@ -283,7 +314,8 @@ class PreTradeGate:
        above ``min(hard, dynamic)``;
     6. :meth:`check_order_rate`, ``ORDER_RATE``: ``max_orders_per_window``
        orders already approved in the window ``(now - order_window_seconds,
-       now]``; denied orders use no capacity and nothing is queued;
+       now]``, where ``now`` is the order's time or, if that is earlier, the
+       last approval's; denied orders use no capacity and nothing is queued;
     7. :meth:`check_position`, ``POSITION_LIMIT``: the asset's worst-case
        position notional on the order's side (``position + working buys +
        quantity`` for a buy, ``position - working sells - quantity`` for a sell);
@@ -293,9 +325,14 @@ class PreTradeGate:
        order's direction (every working order on the order's side filled, this
        one included).
 
-    Risk-reducing orders skip 7-9. A limit equal to the value passes; only a
-    larger value is denied. An approval records the time in the throttle window
-    and reserves the quantity under the order id; a denial changes nothing.
+    Risk-reducing orders skip 7 and 8, which cannot deny them, but not 9. A
+    limit equal to the value passes; only a larger value is denied. An
+    approval records the time in the throttle window and reserves the
+    quantity and limit price under the order id; a denial changes nothing.
+
+    Before any of them, the order's time is checked: in range, and within
+    ``order_time_tolerance_seconds`` of the account's clock (else
+    :class:`~riskengine.errors.InvalidTimestamp`).
     """
 
     def __init__(self, account: Account, limits: HardLimits) -> None:
@@ -309,6 +346,7 @@ class PreTradeGate:
             maxlen=limits.max_orders_per_window
         )
         self._window_ns = round(limits.order_window_seconds * 1e9)
+        self._tolerance_ns = round(limits.order_time_tolerance_seconds * 1e9)
         self._halted = False
         self._halt_reason: str | None = None
         self._models_ok = True
@@ -391,7 +429,8 @@ class PreTradeGate:
         order : Order
             The order; ``order.timestamp`` is not read, ``now_ns`` is its time.
         now_ns : int
-            Nanoseconds since the epoch; not before the last approved order.
+            Nanoseconds since the epoch, within ``order_time_tolerance_seconds``
+            of the account's clock (its last mark or fill).
         dynamic : Limits or None
             Model-driven limits that tighten the hard ones (per-asset fields in
             the account's asset order; NaN or ``inf`` leaves the hard limit);
@@ -412,7 +451,8 @@ class PreTradeGate:
             Unknown asset (field ``asset``), or an empty or already working order id
             (``order_id``).
         InvalidTimestamp
-            ``now_ns`` is not an int or is before the last approved order.
+            ``now_ns`` is not an int, is outside 1970..2262, or is more than
+            ``order_time_tolerance_seconds`` from the account's clock.
         InvalidInput
             ``dynamic`` is not a Limits, a per-asset field has the wrong length,
             or a value this order is checked against is not a number.
@@ -426,13 +466,21 @@ class PreTradeGate:
             raise InvalidOrder(
                 "asset", f"unknown asset {order.asset!r}; known: {list(account.assets)}"
             )
-        if type(now_ns) is not int:
+        if type(now_ns) is not int or not MIN_NS <= now_ns <= MAX_NS:
             now_ns = as_nanoseconds(now_ns)
-        throttle = self._throttle
-        if throttle and now_ns < throttle[-1]:
+        clock = account.clock_ns
+        if clock is not None and not -self._tolerance_ns <= now_ns - clock <= self._tolerance_ns:
             raise InvalidTimestamp(
-                "timestamp", f"{now_ns} is before the last approved order at {throttle[-1]}"
+                "timestamp",
+                f"{now_ns} is {(now_ns - clock) / 1e9:+,.9g} s from the clock {clock} (the last "
+                f"mark or fill); hard.order_time_tolerance_seconds allows "
+                f"{self.limits.order_time_tolerance_seconds:g}",
             )
+        throttle = self._throttle
+        # Approvals stay in time order: an earlier-stamped order counts at the last
+        # approval's time (a stricter window), instead of being refused.
+        if throttle and now_ns < throttle[-1]:
+            now_ns = throttle[-1]
         order_id = order.order_id
         account.check_new_order_id(order_id)
         caps = None if dynamic is None else self._caps(dynamic, index)
@@ -461,23 +509,78 @@ class PreTradeGate:
             return denial
         if (denial := self.check_order_rate(order, now_ns)) is not None:
             return denial
-        if not reducing:
-            price = order.price
-            value_price = price if price > last else last
-            position_cap, gross_cap, net_cap = (None, None, None) if caps is None else caps[1:]
+        price = order.price
+        value_price = price if price > last else last
+        position_cap, gross_cap, net_cap = (None, None, None) if caps is None else caps[1:]
+        if not reducing:  # a risk-reducing order cannot raise these two: they cannot deny it
             denial = self.check_position(order, extreme, value_price, position_cap)
             if denial is not None:
                 return denial
             denial = self.check_gross(order, index, extreme, value_price, gross_cap)
             if denial is not None:
                 return denial
-            denial = self.check_net(order, index, extreme, value_price, net_cap)
-            if denial is not None:
-                return denial
+        # Every order, risk-reducing or not, moves the net in its own direction.
+        denial = self.check_net(order, index, extreme, value_price, net_cap)
+        if denial is not None:
+            return denial
         # Approved: reserve the quantity and use one unit of order-rate capacity.
-        order_id = account.reserve(order_id, index, order.side, quantity)
+        order_id = account.reserve(order_id, index, order.side, quantity, price)
         throttle.append(now_ns)
         return Decision(True, None, None, order_id)
+
+    def check_fill(self, fill: Fill) -> None:
+        """Refuse a fill whose price the book cannot trust: :class:`~riskengine.errors.InvalidFill`.
+
+        Everything :meth:`Account.fill_target
+        <riskengine.risk.account.Account.fill_target>` checks, then the price
+        (field ``price``): the asset has a last price; a manual fill lies
+        inside the collar ``last * (1 -/+ price_collar)``; a fill of a working
+        order is no worse than the order's limit price and no better than the
+        collar's far edge (a buy within ``[last * (1 - price_collar), limit]``,
+        a sell within ``[limit, last * (1 + price_collar)]``). Changes nothing.
+
+        Examples
+        --------
+        >>> account = Account(["SPX"])
+        >>> gate = PreTradeGate(account, HardLimits())
+        >>> account.mark(0, [100.0])
+        >>> gate.check(Order("SPX", "buy", 10, 101.0), 1).order_id
+        'O1'
+        >>> gate.check_fill(Fill("SPX", "buy", 10, 100.5, order_id="O1"))
+        >>> gate.check_fill(Fill("SPX", "buy", 10, 10_100.0, order_id="O1"))
+        Traceback (most recent call last):
+        riskengine.errors.InvalidFill: price: 10,100 is worse than the limit 101 of buy order 'O1'
+        >>> gate.check_fill(Fill("SPX", "sell", 1, 100_000.0))
+        Traceback (most recent call last):
+        riskengine.errors.InvalidFill: price: 100,000 is outside the collar [95, 105] around the ...
+        """
+        index, limit = self.account.fill_target(fill)
+        last = self.account.last_price(index)
+        price = fill.price
+        if last != last:
+            raise InvalidFill(
+                "price", f"no last price for {fill.asset} to check the fill against: mark it first"
+            )
+        if limit is not None and (price > limit if fill.side == "buy" else price < limit):
+            raise InvalidFill(
+                "price",
+                f"{_number(price)} is worse than the limit {_number(limit)} of "
+                f"{fill.side} order {fill.order_id!r}",
+            )
+        collar = self.limits.price_collar
+        low, high = last * (1.0 - collar), last * (1.0 + collar)
+        # A working order's adverse side is bounded by its limit (checked above),
+        # which the market may have left behind: only the favourable side is collared.
+        if limit is not None:
+            outside = price < low if fill.side == "buy" else price > high
+        else:
+            outside = price < low or price > high
+        if outside:
+            raise InvalidFill(
+                "price",
+                f"{_number(price)} is outside the collar [{_number(low)}, {_number(high)}] around "
+                f"the last price {_number(last)} ({collar * 100:.4g}%)",
+            )
 
     def _caps(self, dynamic: Any, index: int) -> tuple[float, float, float, float]:
         """``(order, position, gross, net)`` of ``dynamic`` for asset ``index``, checked."""
