@@ -22,6 +22,7 @@ import os
 import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from typing import Any, NamedTuple
 
@@ -330,6 +331,86 @@ def test_corrupt_bytes_raise_invalid_snapshot(data: bytes) -> None:
     with pytest.raises(InvalidSnapshot) as caught:
         _loads(data)
     assert caught.value.field in ("snapshot", "manifest.json", "state.json")
+
+
+# Zip bombs (issue 17, item 9), built small: the sizes a hostile directory claims are
+# patched into it, and the one real bomb inflates 17 MB, not gigabytes.
+def _claim_sizes(data: bytes, sizes: dict[str, int]) -> bytes:
+    """``data`` with its central directory claiming ``sizes`` (uncompressed) for those members."""
+    out = bytearray(data)
+    at = out.find(b"PK\x01\x02")
+    while at != -1:
+        name_length = int.from_bytes(out[at + 28 : at + 30], "little")
+        name = bytes(out[at + 46 : at + 46 + name_length]).decode()
+        if name in sizes:
+            out[at + 24 : at + 28] = sizes[name].to_bytes(4, "little")
+        at = out.find(b"PK\x01\x02", at + 46)
+    return bytes(out)
+
+
+def _refuse_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, fail the test if any member is read: refusals come from the directory."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a member was read")
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", refuse)
+    monkeypatch.setattr(zipfile.ZipFile, "read", refuse)
+
+
+_ZEROS = b'{"root": {"t": "list", "v": [' + b"0," * (17 << 19) + b"0]}}"  # 17 MiB of JSON
+
+
+def test_members_that_add_up_past_the_cap_are_refused_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Four members of 1,000 MiB each, every one under a per-member cap: 4 GB in all.
+    members = tuple((f"arrays/{i}.npy", b"\x93NUMPY") for i in range(4))
+    hostile = _claim_sizes(_archive(1, members=members), {name: 1_000 << 20 for name, _ in members})
+    below_each = _claim_sizes(_archive(1, members=members), {name: 20 << 20 for name, _ in members})
+    _refuse_reads(monkeypatch)
+    with pytest.raises(InvalidSnapshot, match=r"^snapshot: member 'arrays/0\.npy' unpacks to "):
+        _loads(hostile)
+    with pytest.raises(InvalidSnapshot, match=r"members unpack to 83,886,[0-9]{3} bytes in all"):
+        _loads(below_each)
+
+
+def test_a_state_json_that_inflates_past_the_json_cap_is_refused_unread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "manifest.json", zipfile.ZipFile(io.BytesIO(_dumps(1))).read("manifest.json")
+        )
+        archive.writestr("state.json", _ZEROS)
+    data = buffer.getvalue()
+    assert len(data) < 100_000  # 0.1 MB of zip
+    lying = _claim_sizes(data, {"state.json": 1_000})
+    with monkeypatch.context() as patch:
+        _refuse_reads(patch)
+        with pytest.raises(InvalidSnapshot, match=r"'state\.json' unpacks to 17,825,8.. bytes"):
+            _loads(data)
+    # Lying about it in the directory inflates no more than the lie: a corrupt member.
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidSnapshot, match=r"member 'state\.json' is corrupt"):
+            _loads(lying)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+
+
+def test_the_caps_can_be_set_per_call() -> None:
+    with pytest.raises(InvalidSnapshot, match=r"more than the 100 allowed \(max_total_bytes\)"):
+        snapshot.loads(_GOOD, kind=KIND, version=VERSION, max_total_bytes=100)
+    with pytest.raises(InvalidSnapshot, match=r"more than the 10 allowed \(max_json_bytes\)"):
+        snapshot.loads(_GOOD, kind=KIND, version=VERSION, max_json_bytes=10)
+    assert snapshot.loads(_GOOD, kind=KIND, version=VERSION, max_json_bytes=10_000)["y"][-1] == 199
+    for bad in (0, 1.5, None):
+        with pytest.raises(TypeError, match="max_total_bytes"):
+            snapshot.loads(_GOOD, kind=KIND, version=VERSION, max_total_bytes=bad)
 
 
 @pytest.mark.parametrize("data", ["text", None, 123, [1, 2]])

@@ -46,6 +46,13 @@ states give equal bytes):
   ``allow_pickle=False``: dtype (byte order included) and shape exact,
   read-only arrays read-only again.
 
+**Size.** :func:`loads` refuses, from the zip directory and before it reads
+anything, members that unpack to more than ``max_total_bytes`` in all (64
+MiB by default) or a ``state.json`` of more than ``max_json_bytes`` (16 MiB),
+and it never inflates a member past the size the directory declares: a zip
+bomb (members under any per-member cap that add up to gigabytes, or a small
+``state.json`` that inflates to a huge list) costs neither memory nor time.
+
 **Safety.** Loading never imports a module a snapshot names, never
 unpickles, never calls ``eval``, ``__reduce__`` or ``__setstate__``. A class
 named in a snapshot is looked up in the allow-list (:func:`register`) and
@@ -103,12 +110,21 @@ Traceback (most recent call last):
 TypeError: obj['f']: builtins.builtin_function_or_method cannot be snapshotted: ...
 """
 
-from riskengine.snapshot.archive import FORMAT, FORMAT_VERSION, dumps, loads
+from riskengine.snapshot.archive import (
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_JSON_BYTES,
+    MAX_TOTAL_BYTES,
+    dumps,
+    loads,
+)
 from riskengine.snapshot.registry import refuse, register, registered_classes
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "MAX_JSON_BYTES",
+    "MAX_TOTAL_BYTES",
     "dumps",
     "loads",
     "refuse",

@@ -22,7 +22,7 @@ from riskengine.snapshot.decode import DecodeError, decode
 from riskengine.snapshot.encode import encode
 from riskengine.snapshot.nodes import ARRAY_NAME, format_path
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "dumps", "loads"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_JSON_BYTES", "MAX_TOTAL_BYTES", "dumps", "loads"]
 
 FORMAT = "riskengine-snapshot"
 FORMAT_VERSION = 1
@@ -31,8 +31,16 @@ _MANIFEST = "manifest.json"
 _STATE = "state.json"
 # Fixed member metadata: equal states give equal bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-# A member that says it unpacks to more than this is refused unread (zip bombs).
-_MAX_MEMBER_BYTES = 1 << 30
+#: Default cap on what all members together unpack to, checked from the zip
+#: directory before anything is read (:func:`loads`' ``max_total_bytes``).
+MAX_TOTAL_BYTES = 64 << 20
+#: Default cap on what ``state.json`` unpacks to (:func:`loads`' ``max_json_bytes``):
+#: parsed JSON takes several times its size in memory.
+MAX_JSON_BYTES = 16 << 20
+_MAX_MANIFEST_BYTES = 64 << 10
+# Members are inflated this much at a time, and never past the size the directory
+# declares: a member that lies about its size cannot take more memory than it declared.
+_READ_CHUNK = 1 << 20
 
 
 def _zip(members: list[tuple[str, bytes]]) -> bytes:
@@ -119,7 +127,6 @@ def dumps(obj: Any, *, kind: str, version: int) -> bytes:
     return _zip(members)
 
 
-
 def _reject_constant(token: str) -> None:
     raise ValueError(f"non-standard JSON token {token}")
 
@@ -131,20 +138,49 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _check_sizes(archive: zipfile.ZipFile, max_total_bytes: int, max_json_bytes: int) -> None:
+    """Refuse, from the zip directory alone, members that would unpack to too much."""
+    total = 0
+    for info in archive.infolist():
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise InvalidSnapshot(
+                "snapshot", f"member {info.filename!r}: compression {info.compress_type}"
+            )
+        cap, knob = {
+            _MANIFEST: (_MAX_MANIFEST_BYTES, "a manifest"),
+            _STATE: (max_json_bytes, "max_json_bytes"),
+        }.get(info.filename, (max_total_bytes, "max_total_bytes"))
+        if info.file_size > cap:
+            raise InvalidSnapshot(
+                "snapshot",
+                f"member {info.filename!r} unpacks to {info.file_size:,} bytes, more than the "
+                f"{cap:,} allowed ({knob})",
+            )
+        total += info.file_size
+    if total > max_total_bytes:
+        raise InvalidSnapshot(
+            "snapshot",
+            f"the members unpack to {total:,} bytes in all, more than the {max_total_bytes:,} "
+            "allowed (max_total_bytes)",
+        )
+
 
 def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
     try:
         info = archive.getinfo(name)
     except KeyError:
         raise InvalidSnapshot("snapshot", f"member {name!r} is missing") from None
-    if info.file_size > _MAX_MEMBER_BYTES:
-        raise InvalidSnapshot("snapshot", f"member {name!r} unpacks to {info.file_size} bytes")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise InvalidSnapshot("snapshot", f"member {name!r}: compression {info.compress_type}")
+    parts = []
     try:
-        return archive.read(info)
+        # zipfile stops at the declared size (and then finds the CRC wrong); reading in
+        # chunks keeps each inflate step that small too, where one read() would inflate
+        # a whole lying member at once before cutting it.
+        with archive.open(info) as stream:
+            while chunk := stream.read(_READ_CHUNK):
+                parts.append(chunk)
     except Exception as error:  # bad CRC, truncated deflate stream, encryption, ...
         raise InvalidSnapshot("snapshot", f"member {name!r} is corrupt: {error}") from None
+    return b"".join(parts)
 
 
 def _read_json(archive: zipfile.ZipFile, name: str) -> Any:
@@ -184,7 +220,14 @@ def _check_manifest(manifest: Any, kind: str, version: int) -> None:
         )
 
 
-def loads(data: bytes, *, kind: str, version: int) -> Any:
+def loads(
+    data: bytes,
+    *,
+    kind: str,
+    version: int,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_json_bytes: int = MAX_JSON_BYTES,
+) -> Any:
     """Rebuild the object graph of snapshot bytes made by :func:`dumps`.
 
     Nothing outside the allow-list is imported, called or instantiated (see
@@ -197,14 +240,21 @@ def loads(data: bytes, *, kind: str, version: int) -> Any:
         The snapshot (``bytes``, ``bytearray`` or ``memoryview``).
     kind, version : str, int
         What the caller expects; a snapshot of another kind or version is refused.
+    max_total_bytes, max_json_bytes : int
+        Caps on what the members unpack to, in all (64 MiB by default) and for
+        ``state.json`` (16 MiB), and the manifest may not exceed 64 KiB. They
+        are checked from the zip directory before any member is read, and no
+        member is inflated past the size the directory declares for it, so a
+        zip bomb costs neither memory nor time.
 
     Raises
     ------
     InvalidSnapshot
         Naming ``data`` for input that is not bytes; ``snapshot`` for bytes
         that are not a snapshot (not a zip, truncated, corrupt, unexpected
-        members); ``format``, ``format_version``, ``kind`` or ``version`` for a
-        mismatch, with what was expected and found; and the path in the state
+        members, members that unpack past the caps); ``format``,
+        ``format_version``, ``kind`` or ``version`` for a mismatch, with what
+        was expected and found; and the path in the state
         (``state.<attribute>[<key>]...``) for a class not on the allow-list
         or a malformed node.
 
@@ -218,6 +268,9 @@ def loads(data: bytes, *, kind: str, version: int) -> Any:
     riskengine.errors.InvalidSnapshot: data: expected bytes, got str
     """
     _check_label(kind, version)
+    for name, cap in (("max_total_bytes", max_total_bytes), ("max_json_bytes", max_json_bytes)):
+        if type(cap) is not int or cap < 1:
+            raise TypeError(f"{name}: expected an int >= 1, got {cap!r}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidSnapshot("data", f"expected bytes, got {type(data).__name__}")
     try:
@@ -231,6 +284,7 @@ def loads(data: bytes, *, kind: str, version: int) -> Any:
         for name in names:
             if name not in (_MANIFEST, _STATE) and not ARRAY_NAME.fullmatch(name):
                 raise InvalidSnapshot("snapshot", f"unexpected member {name!r}")
+        _check_sizes(archive, max_total_bytes, max_json_bytes)
         _check_manifest(_read_json(archive, _MANIFEST), kind, version)
         state = _read_json(archive, _STATE)
         if type(state) is not dict or set(state) != {"root"}:
