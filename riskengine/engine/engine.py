@@ -2,8 +2,10 @@
 
 :class:`Engine` ties the parts together, one tick at a time:
 
-1. **Validate** the tick (time strictly after the last, one finite positive
-   price per configured asset) before anything changes.
+1. **Validate** the tick (time strictly after the last and within
+   1970..2262, one usable price per configured asset, and a finite log
+   return from the last price for each) before anything changes: an update
+   applies completely or not at all.
 2. **Mark** the hard controls (:class:`~riskengine.risk.controls.PreTradeControls`):
    P&L, the day roll and the daily loss limit.
 3. **Learn**: the log returns update every model
@@ -24,24 +26,25 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 import statistics
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from riskengine import snapshot
-from riskengine._time import to_nanoseconds
-from riskengine._validation import check_price_matrix
+from riskengine._time import check_nanosecond_array, to_nanoseconds
+from riskengine._validation import check_price_matrix, price_problem
 from riskengine.engine.config import EngineConfig
 from riskengine.engine.model_stack import RiskModels
+from riskengine.engine.restore import check_payload, restored_config
 from riskengine.engine.snapshot_types import register_engine_types
 from riskengine.engine.state import RiskHistory, RiskState
 from riskengine.errors import (
     InvalidInput,
     InvalidPrice,
-    InvalidSnapshot,
     InvalidTimestamp,
     MissingAsset,
     UnknownAsset,
@@ -51,6 +54,7 @@ from riskengine.risk.controls import PreTradeControls
 from riskengine.risk.execution_params import execution_params, execution_params_batch
 from riskengine.risk.limits import LimitChain, LimitInputs, Limits, limit_chain, unit_gross_var_at
 from riskengine.risk.orders import Decision, Fill, Order, TradingState
+from riskengine.snapshot import MAX_JSON_BYTES, MAX_TOTAL_BYTES
 
 __all__ = ["Engine", "engine_limit_chain"]
 
@@ -66,7 +70,8 @@ def _derive(chain: Any, inputs: LimitInputs, unbounded: Limits, state: tuple) ->
 
 SNAPSHOT_KIND = "engine"
 _FIT_RETRY_TICKS = 21
-SNAPSHOT_VERSION = 1
+# 2: working orders keep their limit price, the gate its order-time tolerance (issue 17).
+SNAPSHOT_VERSION = 2
 
 
 def engine_limit_chain(config: EngineConfig) -> LimitChain:
@@ -140,7 +145,10 @@ class Engine:
         if a model fit fails.
         """
         timestamps, prices = self._check_history(history)
-        returns = np.log(prices[1:] / prices[:-1])
+        dates = history.index
+        returns = self._log_returns(
+            prices, lambda row, asset: (f"history[{asset!r}]", f" on {dates[row]} (row {row})")
+        )
         if returns.shape[0] < self.config.models.min_obs:
             raise InvalidInput(
                 "history",
@@ -175,7 +183,12 @@ class Engine:
         """Take one tick (every asset's last price at ``timestamp``) and return the new state."""
         ns = self._check_time(timestamp)
         values = self._check_prices(prices)
-        returns = None if np.isnan(self._prices[0]) else np.log(values / self._prices)
+        returns = None
+        if not np.isnan(self._prices[0]):
+            returns = np.log(values / self._prices)
+            if not math.isfinite(returns.sum()):  # NaN and inf propagate into the sum
+                pair = np.vstack([self._prices, values])
+                self._log_returns(pair, lambda row, asset: (f"prices[{asset!r}]", ""))
         # Valid: from here on the engine changes.
         self._controls.mark(ns, values.tolist())
         self._last_ns = ns
@@ -373,7 +386,10 @@ class Engine:
         n_steps, n = matrix.shape
         previous = self._prices[None] if not np.isnan(self._prices[0]) else None
         stacked = matrix if previous is None else np.vstack([previous, matrix])
-        returns = np.log(stacked[1:] / stacked[:-1])
+        offset = 0 if previous is None else -1  # rows named as in `prices`
+        returns = self._log_returns(
+            stacked, lambda row, asset: (f"prices[{row + offset}][{asset!r}]", "")
+        )
         first_return_step = 0 if previous is not None else 1  # step whose return is returns[0]
 
         covariance = None  # (T, N, N): the models' own array when fitted throughout
@@ -545,13 +561,45 @@ class Engine:
         return snapshot.dumps(payload, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
 
     @classmethod
-    def restore(cls, blob: bytes) -> Engine:
-        """An engine that continues exactly where the snapshotted one stopped."""
+    def restore(
+        cls,
+        blob: bytes,
+        *,
+        max_total_bytes: int = MAX_TOTAL_BYTES,
+        max_json_bytes: int = MAX_JSON_BYTES,
+    ) -> Engine:
+        """An engine that continues exactly where the snapshotted one stopped.
+
+        Parameters
+        ----------
+        blob : bytes
+            What :meth:`snapshot` returned.
+        max_total_bytes, max_json_bytes : int
+            Caps on what the snapshot may unpack to, in all and for its
+            ``state.json``, checked from the zip directory before anything is
+            read (:func:`riskengine.snapshot.loads`). The defaults hold an
+            engine about twenty times the size of ten assets with
+            ``models.history = 2520`` (0.7 MB); raise them for larger books.
+
+        Raises
+        ------
+        InvalidSnapshot
+            Bytes that are not a snapshot, or too large, or of another kind or
+            version; or a payload that does not fit its own config, naming the
+            field (``config.assets``, ``controls.limits``, ``state.covariance``;
+            see :mod:`riskengine.engine.restore`).
+        """
         register_engine_types()
-        payload = snapshot.loads(blob, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
-        if not isinstance(payload, dict) or "config" not in payload:
-            raise InvalidSnapshot("snapshot", "not an engine snapshot (no config)")
-        engine = cls(EngineConfig.from_mapping(payload["config"]))
+        payload = snapshot.loads(
+            blob,
+            kind=SNAPSHOT_KIND,
+            version=SNAPSHOT_VERSION,
+            max_total_bytes=max_total_bytes,
+            max_json_bytes=max_json_bytes,
+        )
+        config = restored_config(payload)
+        engine = cls(config)
+        check_payload(payload, config, engine._chain_state)
         engine._models = payload["models"]
         engine._controls = payload["controls"]
         engine._chain_state = payload["chain_state"]
@@ -577,6 +625,30 @@ class Engine:
             raise InvalidTimestamp("timestamp", f"{ns} {what} the last update at {self._last_ns}")
         return ns
 
+    def _log_returns(
+        self, prices: np.ndarray, name: Callable[[int, str], tuple[str, str]]
+    ) -> np.ndarray:
+        """Log returns of (T, N) usable prices, or InvalidPrice if one is not a finite number.
+
+        Usable prices can still be too far apart for their ratio to be a float
+        (``1e300 / 1e-300`` overflows): such a return is refused here, before
+        the models see it, so that no update stops half-applied. ``name(row,
+        asset)`` gives the error's field and a suffix for the price at ``row``.
+        """
+        with np.errstate(over="ignore", divide="ignore", under="ignore"):  # refused below
+            returns = np.log(prices[1:] / prices[:-1])
+        finite = np.isfinite(returns)
+        if finite.all():
+            return returns
+        row, column = (int(k) for k in np.argwhere(~finite)[0])
+        field, where = name(row + 1, self._assets[column])
+        raise InvalidPrice(
+            field,
+            f"the log return from {float(prices[row, column])!r} to "
+            f"{float(prices[row + 1, column])!r} is not "
+            f"a finite number{where}",
+        )
+
     def _check_prices(self, prices: Mapping[str, float]) -> np.ndarray:
         if not isinstance(prices, Mapping):
             raise InvalidPrice(
@@ -595,8 +667,9 @@ class Engine:
                     f"prices[{asset!r}]", f"expected a number, got {type(value).__name__}"
                 )
             value = float(value)
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidPrice(f"prices[{asset!r}]", f"must be finite and > 0, got {value}")
+            problem = price_problem(value)
+            if problem is not None:
+                raise InvalidPrice(f"prices[{asset!r}]", problem)
             values[i] = value
         return values
 
@@ -612,25 +685,50 @@ class Engine:
         for asset in self._assets:
             if asset not in columns:
                 raise MissingAsset(f"history[{asset!r}]", "missing column")
-        times = np.array(
-            [to_nanoseconds(t, field="history.index") for t in history.index], dtype=np.int64
-        )
-        matrix = history[list(self._assets)].to_numpy(dtype=np.float64)
+        times = self._times(history.index, "history.index")
+        frame = history[list(self._assets)]
+        for asset in self._assets:
+            self._check_numeric_column(frame[asset], history.index, asset)
+        matrix = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+        check_price_matrix(matrix, self._assets, field="history", dates=list(history.index))
         return self._check_replay(times, matrix, field="history")
+
+    @staticmethod
+    def _check_numeric_column(column: Any, index: Any, asset: str) -> None:
+        """Refuse a column holding text or booleans, naming its first such cell.
+
+        A numeric column passes at once; only one of another dtype (object,
+        string, bool) is read cell by cell, so that ``"abc"`` (which no float
+        conversion accepts) and ``"3000"`` (which one would) are both refused,
+        as :meth:`update` refuses them.
+        """
+        if column.dtype.kind in "fiu":
+            return
+        for row, value in enumerate(column.tolist()):
+            if value is None:
+                continue  # missing: NaN, refused with its date by check_price_matrix
+            if isinstance(value, str | bytes | bool) or not isinstance(value, numbers.Real):
+                raise InvalidPrice(
+                    f"history[{asset!r}]",
+                    f"expected a number, got {type(value).__name__} {value!r} on "
+                    f"{index[row]} (row {row})",
+                )
+
+    @staticmethod
+    def _times(timestamps: Any, field: str) -> np.ndarray:
+        """Int64 nanoseconds of a sequence of times, each in range, naming ``field[i]``."""
+        raw = np.asarray(timestamps)
+        if raw.dtype.kind in "Miu":  # numpy datetimes (a DatetimeIndex's values) or ints
+            return check_nanosecond_array(raw, field=field)
+        return np.array(
+            [to_nanoseconds(t, field=f"{field}[{i}]") for i, t in enumerate(timestamps)],
+            dtype=np.int64,
+        )
 
     def _check_replay(
         self, timestamps: Any, prices: Any, field: str = "prices"
     ) -> tuple[np.ndarray, np.ndarray]:
-        raw = np.asarray(timestamps)
-        if raw.dtype.kind == "M":  # numpy datetimes, e.g. a DatetimeIndex's values
-            times = raw.astype("datetime64[ns]").astype(np.int64)
-        elif raw.dtype.kind in "iu":  # int nanoseconds
-            times = raw.astype(np.int64)
-        else:  # datetimes, pandas Timestamps, ...
-            times = np.array(
-                [to_nanoseconds(t, field=f"timestamps[{i}]") for i, t in enumerate(timestamps)],
-                dtype=np.int64,
-            )
+        times = self._times(timestamps, "timestamps")
         try:
             matrix = np.asarray(prices, dtype=np.float64)
         except (TypeError, ValueError):

@@ -19,6 +19,7 @@ batch path and gives the same numbers to 1e-10.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -270,6 +271,44 @@ class RiskModels:
             np.empty(t),
         )
         return self._with_fitted(empty)
+
+    # ------------------------------------------------------------------ restoring
+    def state_problem(self, n_assets: int, config: ModelConfig) -> tuple[str, str] | None:
+        """``(attribute, problem)`` if these models cannot serve ``n_assets`` with ``config``.
+
+        For models that did not come through the constructor (a snapshot): the
+        asset count, the configuration, the shapes of what they hold and, once
+        fitted, one trial step on a copy (zero returns), so that the engine's
+        next update cannot fail half-way. No trial when the step would refit
+        (``refit_every``): a refit costs seconds, and its inputs were checked.
+        """
+        n = n_assets
+        if self.n_assets != n:
+            return "n_assets", f"the models are for {self.n_assets} assets, the config has {n}"
+        if self.config != config:
+            return "config", f"{self.config!r} is not the config's {config!r}"
+        for name, shape in (("_weights", (n,)), ("_mean", (n,)), ("_covariance", (n, n))):
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray) or value.shape != shape:
+                return name[1:], f"expected an array of shape {shape}, got {value!r}"
+        if type(self._fitted) is not bool:
+            return "fitted", f"expected a bool, got {self._fitted!r}"
+        if not self._fitted:
+            return None
+        try:
+            if len(self._dcc.garch) != n:
+                return "dcc", f"holds {len(self._dcc.garch)} GARCH models for {n} assets"
+            if self._hmm.regime_proba().shape != (config.n_regimes,):
+                return "hmm", f"does not have {config.n_regimes} regimes"
+            every = config.refit_every
+            if every is None or self._since_refit + 1 < every:
+                trial = copy.deepcopy(self)
+                trial.update(np.zeros(n))
+                if trial.covariance().shape != (n, n):
+                    return "dcc", f"forecasts a covariance of shape {trial.covariance().shape}"
+        except Exception as error:  # whatever a spliced model raises
+            return "models", f"cannot take a step ({type(error).__name__}: {error})"
+        return None
 
     # ------------------------------------------------------------------ queries
     @property

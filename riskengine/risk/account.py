@@ -516,6 +516,80 @@ class Account:
         """Sum of the signed filled position notionals (working orders not included)."""
         return sum(self.position_notional())
 
+    def state_problem(self) -> tuple[str, str] | None:
+        """``(attribute, problem)`` if the state is not one this class could reach, else None.
+
+        For state that did not come through the constructor (a snapshot): the
+        per-asset lists, the cash, the clock and the working orders must fit
+        ``assets``, so that the next call cannot fail half-way.
+
+        >>> account = Account(["SPX", "NDX"])
+        >>> account.state_problem() is None
+        True
+        >>> account._position = [0.0]
+        >>> account.state_problem()
+        ('position', 'expected a list of 2 floats, got [0.0]')
+        """
+        n = len(self.assets)
+        if self._index != {name: j for j, name in enumerate(self.assets)}:
+            return "index", f"does not match the assets {list(self.assets)}"
+        for name in (
+            "_position",
+            "_last_price",
+            "_valuation_price",
+            "_working_buy",
+            "_working_sell",
+            "_long_notional",
+            "_short_notional",
+            "_gross_notional",
+        ):
+            values = getattr(self, name)
+            if (
+                type(values) is not list
+                or len(values) != n
+                or any(type(v) is not float for v in values)
+            ):
+                return name[1:], f"expected a list of {n} floats, got {values!r}"
+        for j, price in enumerate(self._last_price):
+            problem = None if price != price else price_problem(price)  # NaN: not marked yet
+            if problem is not None:
+                return f"last_price[{j}]", problem
+        for name in ("_cash", "_start_equity"):
+            value = getattr(self, name)
+            if type(value) is not float or not math.isfinite(value):
+                return name[1:], f"expected a finite float, got {value!r}"
+        clock, day = self._clock_ns, self._day
+        if clock is not None and (type(clock) is not int or not MIN_NS <= clock <= MAX_NS):
+            return "clock_ns", f"expected None or int nanoseconds in range, got {clock!r}"
+        if (clock is None) != (day is None) or (clock is not None and day != day_of(clock)):
+            return "day", f"{day!r} is not the day of the clock {clock!r}"
+        if type(self._next_order_number) is not int or self._next_order_number < 1:
+            return "next_order_number", f"expected an int >= 1, got {self._next_order_number!r}"
+        if type(self._working) is not dict:
+            return "working", f"expected a dict, got {type(self._working).__name__}"
+        totals = {"buy": [0.0] * n, "sell": [0.0] * n}
+        for order_id, record in self._working.items():
+            if (
+                type(order_id) is not str
+                or not order_id
+                or type(record) is not list
+                or len(record) != 4
+                or type(record[0]) is not int
+                or not 0 <= record[0] < n
+                or record[1] not in totals
+                or any(type(v) is not float or not 0.0 < v < math.inf for v in record[2:])
+            ):
+                return (
+                    f"working[{order_id!r}]",
+                    f"expected [asset index, side, remaining > 0, limit price > 0], got {record!r}",
+                )
+            totals[record[1]][record[0]] += record[2]
+        for side, name in (("buy", "_working_buy"), ("sell", "_working_sell")):
+            for j, (total, kept) in enumerate(zip(totals[side], getattr(self, name), strict=True)):
+                if abs(total - kept) > ROUNDING_TOLERANCE * max(total, 1.0):
+                    return f"{name[1:]}[{j}]", f"{kept} is not the {total} the working orders hold"
+        return None
+
     # -- internals ------------------------------------------------------------
 
     def _clock_time(self, now_ns: Any) -> int:

@@ -419,6 +419,50 @@ class PreTradeGate:
         """Why the gate is halted (``"DAILY_LOSS"`` or the kill switch's reason), or None."""
         return self._halt_reason
 
+    def state_problem(self) -> tuple[str, str] | None:
+        """``(attribute, problem)`` if the state does not fit :attr:`limits`, else None.
+
+        For state that did not come through the constructor (a snapshot): the
+        throttle window, its length and the tolerance must be the limits', and
+        the trading state well formed. The account is checked on its own
+        (:meth:`Account.state_problem <riskengine.risk.account.Account.state_problem>`).
+
+        >>> gate = PreTradeGate(Account(["SPX"]), HardLimits())
+        >>> gate.state_problem() is None
+        True
+        >>> gate.limits = HardLimits(max_orders_per_window=5)
+        >>> gate.state_problem()
+        ('throttle', 'holds up to 100 approvals, the limits allow 5 per window')
+        """
+        limits, throttle = self.limits, self._throttle
+        if not isinstance(limits, HardLimits):
+            return "limits", f"expected HardLimits, got {type(limits).__name__}"
+        if not isinstance(self.account, Account):
+            return "account", f"expected an Account, got {type(self.account).__name__}"
+        if type(throttle) is not collections.deque:
+            return "throttle", f"expected a deque, got {type(throttle).__name__}"
+        if throttle.maxlen != limits.max_orders_per_window:
+            return (
+                "throttle",
+                f"holds up to {throttle.maxlen} approvals, the limits allow "
+                f"{limits.max_orders_per_window} per window",
+            )
+        times = list(throttle)
+        if any(type(t) is not int or not MIN_NS <= t <= MAX_NS for t in times) or times != sorted(
+            times
+        ):
+            return "throttle", f"expected approval times in order, got {times!r}"
+        if self._window_ns != round(limits.order_window_seconds * 1e9):
+            return "window_ns", f"{self._window_ns!r} is not order_window_seconds in ns"
+        if self._tolerance_ns != round(limits.order_time_tolerance_seconds * 1e9):
+            return "tolerance_ns", f"{self._tolerance_ns!r} is not order_time_tolerance_seconds"
+        if type(self._halted) is not bool or type(self._models_ok) is not bool:
+            return "halted", "the trading state flags must be bools"
+        reason = self._halt_reason
+        if (reason is None) == self._halted or (reason is not None and type(reason) is not str):
+            return "halt_reason", f"{reason!r} does not fit halted={self._halted}"
+        return None
+
     # -- the checks -------------------------------------------------------------
 
     def check(self, order: Order, now_ns: int, dynamic: Limits | None = None) -> Decision:
@@ -737,4 +781,3 @@ class PreTradeGate:
     def _unknown_exposure(self, kind: str, index: int) -> str:
         unpriced = self.account.unpriced_exposure(index)
         return f"{kind} notional is unknown: no last price yet for {unpriced}, which have exposure"
-

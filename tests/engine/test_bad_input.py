@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -57,6 +58,112 @@ def test_timestamps_that_repeat_or_go_backwards(engine: Engine) -> None:
         with pytest.raises(InvalidTimestamp, match=r"^timestamp: .*(repeats|backwards)"):
             engine.update(stamp, PRICES)
         assert engine.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [pd.NaT, np.datetime64("NaT"), 2**70, -1, dt.datetime(1969, 12, 31), dt.datetime(2263, 1, 1)],
+    ids=["pandas-NaT", "numpy-NaT", "2**70", "-1", "1969", "2263"],
+)
+def test_times_outside_1970_to_2262_are_refused_even_on_a_fresh_engine(stamp: Any) -> None:
+    # Issue 17, item 15: NaT passed as -9.2e18 ns, and 2**70 moved the clock so far
+    # that every real time after it was "backwards".
+    engine = Engine(EngineConfig(assets=["SPX", "NDX"]))
+    before = engine.snapshot()
+    with pytest.raises(InvalidTimestamp, match=r"^timestamp: (is NaT|.* is outside 1970-01-01)"):
+        engine.update(stamp, PRICES)
+    assert engine.snapshot() == before
+    engine.update(STAMP, PRICES)  # a real time still goes
+    with pytest.raises(InvalidTimestamp) as raised:
+        engine.replay([STAMP + pd.Timedelta(days=1), stamp], [list(PRICES.values())] * 2)
+    assert raised.value.field == "timestamps[1]"
+
+
+def test_a_subnormal_price_is_refused_and_an_update_applies_completely_or_not_at_all(
+    engine: Engine,
+) -> None:
+    # Issue 17, item 10: 1e-310 was accepted, the next update's log return was inf, and
+    # the models raised after the clock and the marks had moved ("repeats" on retry).
+    before = engine.snapshot()
+    with pytest.raises(InvalidPrice, match=r"^prices\['SPX'\]: must be a normal float") as raised:
+        engine.update(STAMP, PRICES | {"SPX": 1e-310})
+    assert raised.value.field == "prices['SPX']"
+    assert engine.snapshot() == before
+    engine.update(STAMP, PRICES)  # the same time again: nothing had moved
+
+
+def test_a_log_return_that_is_not_a_number_is_refused_before_anything_changes() -> None:
+    # Both prices are usable, but 1e300 / 1e-300 overflows: no model could learn from it.
+    engine = Engine(EngineConfig(assets=["SPX", "NDX"]))
+    engine.update(STAMP, {"SPX": 1e-300, "NDX": 100.0})
+    before = engine.snapshot()
+    later = STAMP + pd.Timedelta(days=1)
+    with pytest.raises(
+        InvalidPrice, match=r"^prices\['SPX'\]: the log return from 1e-300 to 1e\+300"
+    ):
+        engine.update(later, {"SPX": 1e300, "NDX": 100.0})
+    with pytest.raises(InvalidPrice, match=r"^prices\[1\]\['SPX'\]: the log return"):
+        engine.replay([later, later + pd.Timedelta(days=1)], [[1e-300, 100.0], [1e300, 100.0]])
+    assert engine.snapshot() == before
+    engine.update(later, {"SPX": 1e-299, "NDX": 100.0})
+    frame = pd.DataFrame(
+        {"SPX": [1.0, 1e-300, 1e300], "NDX": [1.0, 1.0, 1.0]},
+        index=pd.date_range("2001-01-01", periods=3),
+    )
+    with pytest.raises(InvalidPrice, match=r"^history\['SPX'\]: the log return .* on 2001-01-03"):
+        Engine(EngineConfig(assets=["SPX", "NDX"])).warm_up(frame)
+
+
+@pytest.mark.parametrize("cell", ["abc", "3000", True, b"1"])
+def test_warm_up_refuses_a_text_cell_naming_it(cell: Any) -> None:
+    # Issue 17, item 16: a text cell raised a bare ValueError from the float conversion.
+    frame = LIVE.iloc[:300].copy().astype(object)
+    frame.iloc[7, 1] = cell
+    engine = Engine(EngineConfig(assets=["SPX", "NDX"]))
+    before = engine.snapshot()
+    with pytest.raises(InvalidPrice) as raised:
+        engine.warm_up(frame)
+    assert raised.value.field == "history['NDX']"
+    assert f"got {type(cell).__name__} {cell!r} on {frame.index[7]} (row 7)" in str(raised.value)
+    assert engine.snapshot() == before
+
+
+def test_an_order_time_far_from_the_clock_is_refused_and_never_wedges_the_engine(
+    engine: Engine,
+) -> None:
+    # Issue 17, item 5: an order stamped 2100-01-01 was approved, after which every
+    # check raised "before the last approved order", whatever the engine did next.
+    state = engine.update(STAMP, PRICES)
+    price = PRICES["SPX"]
+    before = engine.snapshot()
+    for stamp in (np.datetime64("2100-01-01"), STAMP - pd.Timedelta(hours=1), pd.NaT):
+        with pytest.raises(InvalidTimestamp) as raised:
+            engine.check(Order("SPX", "buy", 1, price, timestamp=stamp))
+        assert raised.value.field == "timestamp"
+        assert engine.snapshot() == before
+    soon = Order("SPX", "buy", 1, price, timestamp=state.timestamp + 60 * 10**9)
+    assert engine.check(soon).approved  # at the edge of the tolerance
+    assert engine.check(Order("SPX", "sell", 1, price)).approved  # at the clock: still decided
+    engine.halt("desk")
+    engine.resume()
+    assert engine.check(Order("SPX", "buy", 1, price, timestamp=STAMP)).approved
+
+
+def test_fills_outside_the_orders_limit_or_the_collar_are_refused(engine: Engine) -> None:
+    engine.update(STAMP, PRICES)
+    price = PRICES["SPX"]
+    decision = engine.check(Order("SPX", "buy", 1, price))
+    before = engine.snapshot()
+    for fill in (
+        Fill("SPX", "buy", 1, price * 100, decision.order_id),
+        Fill("SPX", "buy", 1, price * 0.5, decision.order_id),
+        Fill("SPX", "sell", 1, price * 1000),
+    ):
+        with pytest.raises(InvalidFill) as raised:
+            engine.on_fill(fill)
+        assert raised.value.field == "price"
+        assert engine.snapshot() == before
+    engine.on_fill(Fill("SPX", "buy", 1, price, decision.order_id))
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,36 @@ def test_hard_limits_hold_whatever_the_dynamic_ones_say(engine: Engine) -> None:
     assert engine.check(Order("SPX", "buy", 1, price * 1.06)).reason is ReasonCode.PRICE_COLLAR
 
 
+def test_selling_one_leg_may_not_take_the_net_past_its_limit() -> None:
+    # Issue 17, item 3: with max_net_notional = 1M, long SPX 1M and short NDX 2M, selling
+    # the SPX was approved as "risk-reducing" and the net ended at -2M.
+    config = EngineConfig.from_mapping(
+        {"assets": ["SPX", "NDX"], "hard": {"max_net_notional": 1e6}}
+    )
+    engine = Engine(config)
+    engine.warm_up(WARM.iloc[-300:])
+    ((stamp, prices),) = ticks(0, 1)
+    assert engine.update(stamp, prices).trading_state is TradingState.ACTIVE
+
+    def trade(asset: str, side: str, notional: float) -> ReasonCode | None:
+        order = Order(asset, side, notional / prices[asset], prices[asset])
+        decision = engine.check(order)
+        if decision.approved:
+            engine.on_fill(Fill(asset, side, order.quantity, order.price, decision.order_id))
+        return decision.reason
+
+    # In pieces under the dynamic order limits: long SPX 1M, short NDX 1.9M, net -0.9M.
+    assert [trade("SPX", "buy", 200_000) for _ in range(5)] == [None] * 5
+    assert [trade("NDX", "sell", 190_000) for _ in range(10)] == [None] * 10
+    before = engine.snapshot()
+    assert trade("SPX", "sell", 200_000) is ReasonCode.NET_EXPOSURE  # net -1.1M
+    assert engine.snapshot() == before
+    engine.halt("desk")  # the kill switch does not open the net limit either
+    assert trade("SPX", "sell", 200_000) is ReasonCode.NET_EXPOSURE
+    assert trade("NDX", "buy", 190_000) is None  # toward the limit: risk-reducing
+    assert np.dot(engine.state.positions, engine.state.prices) == pytest.approx(-710_000.0)
+
+
 def test_kill_switch_and_resume(engine: Engine) -> None:
     ((stamp, prices),) = ticks(0, 1)
     engine.update(stamp, prices)

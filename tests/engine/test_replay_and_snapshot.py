@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from riskengine import snapshot
 from riskengine.engine import Engine, EngineConfig, RiskState
+from riskengine.engine.engine import SNAPSHOT_KIND, SNAPSHOT_VERSION
+from riskengine.engine.snapshot_types import register_engine_types
 from riskengine.errors import InvalidSnapshot
 from riskengine.risk.orders import Fill, Order
 from tests.engine.conftest import LIVE, WARM, ticks
@@ -153,7 +158,103 @@ def test_snapshots_of_another_version_or_kind_or_garbage_are_refused(warm_blob: 
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "manifest.json":
-                data = data.replace(b'"version": 1', b'"version": 99')
+                data = data.replace(b'"version": 2', b'"version": 1')
             out.writestr(item, data)
-    with pytest.raises(InvalidSnapshot, match=r"^version: expected 1"):
+    # Version 1 kept no limit price with working orders: refused, naming both versions.
+    with pytest.raises(InvalidSnapshot, match=r"^version: expected 2, the snapshot has version 1"):
         Engine.restore(archive.getvalue())
+
+
+# Payloads that parse but do not fit their config (issue 17, item 11): each is refused
+# naming the field, and restore builds nothing from it.
+def _payload(blob: bytes) -> dict:
+    register_engine_types()
+    return snapshot.loads(blob, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
+
+
+def _blob(payload: dict) -> bytes:
+    return snapshot.dumps(payload, kind=SNAPSHOT_KIND, version=SNAPSHOT_VERSION)
+
+
+def _three_assets(payload: dict) -> None:
+    payload["config"]["assets"] = ["SPX", "NDX", "RTY"]
+
+
+def _another_engines_limits(payload: dict) -> None:
+    payload["config"]["hard"]["max_net_notional"] = 1e6
+
+
+def _set(key: str, value: object) -> Callable[[dict], None]:
+    return lambda payload: payload.__setitem__(key, value)
+
+
+def _pop(key: str) -> Callable[[dict], None]:
+    return lambda payload: payload.pop(key)
+
+
+def _account(name: str, value: object) -> Callable[[dict], None]:
+    return lambda payload: setattr(payload["controls"].account, name, value)
+
+
+@pytest.mark.parametrize(
+    ("splice", "field", "message"),
+    [
+        (_set("config", 5), "config", "expected a mapping, got int"),
+        (_pop("pending"), "snapshot", r"missing key\(s\) \['pending'\]"),
+        (_pop("config"), "snapshot", r"missing key\(s\) \['config'\]"),
+        (_set("extra", 1), "snapshot", r"unknown key\(s\) \['extra'\]"),
+        (_set("models", 5), "models", "expected a RiskModels, got int"),
+        (_three_assets, "models.n_assets", "the models are for 2 assets, the config has 3"),
+        (_another_engines_limits, "controls.limits", "the controls enforce HardLimits"),
+        (
+            lambda payload: payload["config"]["models"].__setitem__("n_regimes", 2),
+            "models.config",
+            "n_regimes=3",
+        ),
+        (
+            lambda payload: payload["config"]["hard"].__setitem__("max_orders", 5),
+            "config.hard",
+            r"unknown key\(s\) \['max_orders'\]",
+        ),
+        (_set("prices", np.zeros(3)), "prices", r"shape \(2,\), got float64 \(3,\)"),
+        (_set("pending", [np.zeros(3)]), "pending[0]", "shape"),
+        (_set("last_ns", -5), "last_ns", "int nanoseconds"),
+        (_set("chain_state", ()), "chain_state", "items"),
+        (_set("since_fit_attempt", -1), "since_fit_attempt", ">= 0"),
+        (_account("_position", [0.0]), "controls.account.position", "a list of 2 floats"),
+        (
+            _account("_working", {"O1": [0, "buy", 1.0]}),
+            "controls.account.working['O1']",
+            "limit price",
+        ),
+    ],
+)
+def test_a_payload_that_does_not_fit_its_config_is_refused_naming_the_field(
+    warm_blob: bytes, splice: Callable[[dict], None], field: str, message: str
+) -> None:
+    payload = _payload(warm_blob)
+    splice(payload)
+    with pytest.raises(InvalidSnapshot, match=message) as raised:
+        Engine.restore(_blob(payload))
+    assert raised.value.field == field
+
+
+def test_a_state_for_other_assets_is_refused(warm_blob: bytes) -> None:
+    engine = Engine.restore(warm_blob)
+    engine.update(*ticks(0, 1)[0])
+    payload = _payload(engine.snapshot())
+    payload["state"] = dataclasses.replace(payload["state"], covariance=np.eye(3))
+    with pytest.raises(InvalidSnapshot, match=r"shape \(2, 2\)") as raised:
+        Engine.restore(_blob(payload))
+    assert raised.value.field == "state.covariance"
+
+
+def test_a_restored_payload_that_fits_still_round_trips(warm_blob: bytes) -> None:
+    assert Engine.restore(_blob(_payload(warm_blob))).snapshot() == warm_blob
+
+
+def test_restore_caps_what_a_snapshot_may_unpack_to(warm_blob: bytes) -> None:
+    with pytest.raises(InvalidSnapshot, match=r"\(max_json_bytes\)"):
+        Engine.restore(warm_blob, max_json_bytes=10_000)
+    with pytest.raises(InvalidSnapshot, match=r"\(max_total_bytes\)"):
+        Engine.restore(warm_blob, max_total_bytes=50_000)
