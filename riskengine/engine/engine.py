@@ -298,7 +298,12 @@ class Engine:
 
     # ------------------------------------------------------------------ orders
     def check(self, order: Order) -> Decision:
-        """Approve or deny ``order`` against the hard limits and the current dynamic ones."""
+        """Approve or deny ``order`` against the hard limits and the current dynamic ones.
+
+        ``order.timestamp`` (default: the engine's clock) must lie within
+        ``hard.order_time_tolerance_seconds`` of the clock (else
+        ``InvalidTimestamp``). See docs/engine.md, "Pre-trade controls".
+        """
         if not isinstance(order, Order):
             raise InvalidInput("order", f"expected an Order, got {type(order).__name__}")
         if order.asset not in self._index:
@@ -308,7 +313,12 @@ class Engine:
         return self._controls.check(order, now, limits)
 
     def on_fill(self, fill: Fill) -> None:
-        """Book an execution: position, cash, reservations, daily P&L."""
+        """Book an execution: position, cash, reservations, daily P&L.
+
+        A price worse than the order's limit, outside the price collar (on the
+        favourable side for an order's fill, either side for a manual one), or
+        for an asset with no price yet raises ``InvalidFill`` and books nothing.
+        """
         if not isinstance(fill, Fill):
             raise InvalidInput("fill", f"expected a Fill, got {type(fill).__name__}")
         if fill.asset not in self._index:

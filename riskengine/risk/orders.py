@@ -71,7 +71,8 @@ class Order:
 
     ``order_id`` links later fills to it (assigned by the engine when None);
     ``timestamp`` is when it was sent (default: the engine's clock, the last
-    update's time).
+    update's time); one more than ``hard.order_time_tolerance_seconds`` from
+    that clock is refused.
 
     >>> Order("SPX", "buy", 10, 4500.0).side
     'buy'
@@ -103,7 +104,10 @@ class Order:
 class Fill:
     """An execution: ``quantity`` units of ``asset`` bought or sold at ``price``.
 
-    ``order_id`` releases that much of the order's reserved exposure.
+    ``order_id`` releases that much of the order's reserved exposure. The
+    controls check the price before they book it: no worse than the order's
+    limit, and inside the price collar around the last price on the other
+    side (on both sides for a manual fill, one without ``order_id``).
 
     >>> Fill("SPX", "sell", 5, 4501.0).quantity
     5.0

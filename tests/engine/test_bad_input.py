@@ -248,7 +248,10 @@ def test_config_loads_from_toml() -> None:
         EngineConfig.from_toml('assets = ["SPX"\n')
 
 
-# Random interleavings of good and bad ticks, orders, fills and halts.
+# Random interleavings of good and bad ticks, orders stamped near and far from the
+# engine's clock, fills at arbitrary prices, and halts.
+ORDER_OFFSETS_S = [None, None, 0, 59, -59, 61, -61, 3e9]  # 3e9 s: past the year 2060
+FILL_FACTORS = [1e-3, 0.9, 0.97, 1.0, 1.0, 1.0, 1.03, 1.1, 1e3]
 ACTIONS = st.lists(
     st.one_of(
         st.tuples(st.just("tick"), st.sampled_from(["good", "nan", "zero", "missing", "stale"])),
@@ -257,13 +260,23 @@ ACTIONS = st.lists(
             st.sampled_from(["SPX", "NDX"]),
             st.sampled_from(["buy", "sell"]),
             st.floats(1, 5_000),
+            st.sampled_from(ORDER_OFFSETS_S),
         ),
-        st.tuples(st.just("fill"), st.floats(0.1, 1.0)),
+        st.tuples(st.just("fill"), st.floats(0.1, 1.0), st.sampled_from(FILL_FACTORS)),
         st.tuples(st.just("halt"), st.booleans()),
     ),
     min_size=5,
     max_size=40,
 )
+
+
+def _worst_case(engine: Engine) -> tuple[np.ndarray, np.ndarray]:
+    """Long and short worst-case positions, every working order filled (units per asset)."""
+    working = {"buy": np.zeros(2), "sell": np.zeros(2)}
+    for name, side, remaining in engine._controls.working_orders.values():
+        working[side][engine.assets.index(name)] += remaining
+    positions = np.array(engine._controls.positions)
+    return positions + working["buy"], positions - working["sell"]
 
 
 @settings(
@@ -298,30 +311,61 @@ def test_random_interleavings_never_breach_hard_limits(warm_blob: bytes, actions
                     engine.update(stamp, bad[action[1]])
                 assert engine.snapshot() == before
         elif kind == "order" and engine.state is not None:
-            _, asset, side, quantity = action
+            _, asset, side, quantity, offset = action
             price = float(engine.state.prices[engine.assets.index(asset)])
-            decision = engine.check(Order(asset, side, quantity, price))
-            if decision.approved:
-                approved.append((Order(asset, side, quantity, price), decision.order_id))
-                controls = engine._controls
-                # Worst case with every working order filled, at the last prices.
-                working = {"buy": np.zeros(2), "sell": np.zeros(2)}
-                for name, working_side, remaining in controls.working_orders.values():
-                    working[working_side][engine.assets.index(name)] += remaining
-                longs = np.array(controls.positions) + working["buy"]
-                shorts = np.array(controls.positions) - working["sell"]
-                prices_now = np.array(controls.last_prices)
-                worst = np.maximum(np.abs(longs), np.abs(shorts)) * prices_now
-                reducing = (side == "sell") == (controls.positions[engine.assets.index(asset)] > 0)
-                if not reducing:
-                    assert np.all(worst <= hard.max_position_notional * (1 + 1e-9))
-                    assert worst.sum() <= hard.max_gross_notional * (1 + 1e-9)
-                    assert quantity * price <= hard.max_order_notional * (1 + 1e-9)
-                    assert quantity <= hard.max_order_quantity
-            else:
+            clock = engine.state.timestamp
+            stamp = None if offset is None else clock + int(offset * 1e9)
+            order = Order(asset, side, quantity, price, timestamp=stamp)
+            if offset is not None and abs(offset) > hard.order_time_tolerance_seconds:
+                with pytest.raises(InvalidTimestamp):
+                    engine.check(order)
+                assert engine.snapshot() == before
+                continue
+            prices_now = np.array(engine._controls.last_prices)
+            longs, shorts = _worst_case(engine)
+            net_before = (longs @ prices_now, -(shorts @ prices_now))
+            decision = engine.check(order)
+            if not decision.approved:
                 assert engine.snapshot() == before  # a denial changes nothing
+                continue
+            approved.append((order, decision.order_id))
+            longs, shorts = _worst_case(engine)
+            worst = np.maximum(np.abs(longs), np.abs(shorts)) * prices_now
+            reducing = (side == "sell") == (
+                engine._controls.positions[engine.assets.index(asset)] > 0
+            )
+            assert quantity * price <= hard.max_order_notional * (1 + 1e-9)
+            assert quantity <= hard.max_order_quantity
+            if not reducing:
+                assert np.all(worst <= hard.max_position_notional * (1 + 1e-9))
+                assert worst.sum() <= hard.max_gross_notional * (1 + 1e-9)
+            # The net in the order's direction, risk-reducing or not: within the limit,
+            # or no further past it than before.
+            net_cap = min(hard.max_net_notional, engine.state.limits.net)
+            j = 0 if side == "buy" else 1
+            net_after = (longs @ prices_now, -(shorts @ prices_now))[j]
+            assert net_after <= max(net_cap, net_before[j]) * (1 + 1e-9) + 1e-6
         elif kind == "fill" and approved:
-            order, order_id = approved.pop(0)
-            engine.on_fill(Fill(order.asset, order.side, order.quantity, order.price, order_id))
+            _, fraction, factor = action
+            order, order_id = approved[0]
+            last = float(engine.state.prices[engine.assets.index(order.asset)])
+            fill_price = order.price * factor
+            collar = hard.price_collar
+            if order.side == "buy":
+                good = last * (1 - collar) <= fill_price <= order.price
+            else:
+                good = order.price <= fill_price <= last * (1 + collar)
+            remaining = engine._controls.working_orders[order_id][2]
+            quantity = remaining if fraction > 0.9 else remaining * fraction
+            fill = Fill(order.asset, order.side, quantity, fill_price, order_id)
+            if not good:
+                with pytest.raises(InvalidFill) as raised:
+                    engine.on_fill(fill)
+                assert raised.value.field == "price"
+                assert engine.snapshot() == before
+                continue
+            engine.on_fill(fill)
+            if quantity == remaining:
+                approved.pop(0)
         elif kind == "halt":
             engine.halt("test") if action[1] else engine.resume()
