@@ -14,18 +14,23 @@ The life of a run
 1. ``record_run`` refuses a malformed id, a used one (unless ``replace``) and a
    read-only store at once, before the caller's work starts.
 2. Nothing is written while the work runs. An exception before the first
-   :meth:`RunRecorder.write` leaves no trace: the id stays free.
-3. The first ``write`` commits the ``runs`` row with status ``running`` (deleting
-   the replaced run's rows in that same transaction) and opens the data
-   transaction; every batch of the run goes into it.
+   :meth:`RunRecorder.write` leaves no trace: the id stays free (or, for a
+   replace, the old run stays as it was).
+3. The first ``write`` of a new id commits the ``runs`` row with status
+   ``running`` and opens the data transaction; every batch of the run goes into
+   it.
 4. Leaving the block commits the data together with ``status = 'succeeded'``. An
    exception once writing has started rolls the data back and marks the run
    ``failed``; a kill leaves the data uncommitted, so no row of the run is ever
    visible and the run stays ``running`` (which readers treat as failed).
 
-Every step after the id check happens inside :class:`RunRecorder`, so the order
-of the replace (step 3) can change without touching a caller: a later issue
-keeps a replaced run readable until its successor commits.
+A replace (``replace=True`` on a used id) is one transaction from the first
+``write`` to the commit: it deletes the old run's rows and ``runs`` row, writes
+the new ones and marks them ``succeeded``, and nothing of it is visible before
+the commit. Until then every reader (in this process or, once the writer is
+gone, in another) sees the old run as it was (complete, and ``succeeded`` if it
+had succeeded); an exception or a kill at any point leaves it exactly so, with no
+``running`` or ``failed`` marker, because the id still names the old run.
 """
 
 from __future__ import annotations
@@ -143,22 +148,32 @@ class RunRecorder:
         return arrow.num_rows
 
     def _start(self) -> None:
-        """Commit the ``running`` row (replacing the old run), then open the data transaction."""
+        """Open the data transaction; for a new id, commit the ``running`` row first.
+
+        For a replace, the old run's deletion and the new ``runs`` row are the
+        first statements of the data transaction itself, so the old run stays
+        visible, and stays whole, until the new one commits (module docstring).
+        """
         con = self._connection
+        row = [self.run_id, self._now(), self._config_text, self._code_version, self._seed]
+        insert = "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?)"
+        if not self._replaces:
+            con.begin()
+            try:
+                con.execute(insert, row)
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
         con.begin()
         try:
             if self._replaces:
                 for table in (*TABLES, "runs"):
                     con.execute(f"DELETE FROM {table} WHERE run_id = ?", [self.run_id])
-            con.execute(
-                "INSERT INTO runs VALUES (?, ?, NULL, 'running', ?, ?, ?)",
-                [self.run_id, self._now(), self._config_text, self._code_version, self._seed],
-            )
-            con.commit()
+                con.execute(insert, row)
         except BaseException:
             con.rollback()
             raise
-        con.begin()
         self._writing = True
 
     def __exit__(
@@ -170,9 +185,8 @@ class RunRecorder:
         self._state = "closed"
         con = self._connection
         if error is not None:
-            if self._writing:  # roll the rows back; the run stays, marked failed
-                con.rollback()
-                self._finish("failed")
+            if self._writing:  # roll the rows back; a new run stays, marked failed
+                self._abandon()
             # else: the work failed before anything was written: no trace, the id stays free
             return
         if not self._writing:  # a run that wrote no rows is still a run
@@ -181,9 +195,14 @@ class RunRecorder:
             self._finish("succeeded")
             con.commit()
         except BaseException:
-            con.rollback()
-            self._finish("failed")
+            self._abandon()
             raise
+
+    def _abandon(self) -> None:
+        """Roll the data transaction back; mark a new run ``failed`` (a replaced one is intact)."""
+        self._connection.rollback()
+        if not self._replaces:
+            self._finish("failed")
 
     def _finish(self, status: str) -> None:
         self._connection.execute(
