@@ -287,13 +287,122 @@ def test_export_writes_partitioned_parquet(tmp_path: Path) -> None:
     with store.record_run("r", config={}, seed=0, code_version="t", clock=_clock) as run:
         run.write("scenario_paths", _paths(20, "crisis"))
         run.write("scenario_paths", _paths(10, "flash_crash"))
-    store.export("r", tmp_path / "out")
+    written = store.export("r", tmp_path / "out")
+    assert [p.name for p in written] == ["runs", *store_module.TABLES]
     partitions = sorted(p.name for p in (tmp_path / "out" / "scenario_paths").iterdir())
     assert partitions == ["spec=crisis", "spec=flash_crash"]
     table = pq.read_table(tmp_path / "out" / "scenario_paths")
     assert table.num_rows == 30
+    assert sorted(set(table.column("spec").to_pylist())) == ["crisis", "flash_crash"]
+    runs = pq.read_table(tmp_path / "out" / "runs" / "data_0.parquet").to_pylist()
+    assert [(r["run_id"], r["status"]) for r in runs] == [("r", "succeeded")]
+    assert pq.read_table(tmp_path / "out" / "limits").num_rows == 0  # every table, even empty
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".export")]
     with pytest.raises(FileNotFoundError, match="run_id"):
         store.export("missing", tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
+def _exported_run(tmp_path: Path):
+    store = open_store(tmp_path / "risk.duckdb")
+    _run(store, "r", n=12)
+    return store
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["o'brien", "inj' (FORMAT CSV); --", 'quote"d', "semi;colon", "new\nline", "x')--"],
+)
+def test_export_takes_any_directory_name_and_builds_no_sql_from_it(
+    tmp_path: Path, name: str
+) -> None:
+    """Issue 17, item 7: ``--to`` was pasted into SQL (injection; a quote was a traceback)."""
+    store = _exported_run(tmp_path)
+    target = tmp_path / "exports" / name
+    store.export("r", target)
+    assert pq.read_table(target / "scenario_paths").num_rows == 12
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [name]
+    assert sorted(p.name for p in target.iterdir()) == sorted(["runs", *store_module.TABLES])
+    written = [p for p in target.rglob("*") if p.is_file()]
+    assert written and all(p.name == "data_0.parquet" for p in written)  # Parquet, no CSV
+
+
+def test_export_keeps_spec_names_from_the_store_inside_the_directory(tmp_path: Path) -> None:
+    """Issue 17, item 8: a name read from the store (edited in the file) is untrusted."""
+    path = tmp_path / "risk.duckdb"
+    with open_store(path) as store:
+        _run(store, "r", n=30)  # paths 0, 1, 2
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE scenario_paths SET spec = '../../../../escaped' WHERE path = 0")
+    con.execute("UPDATE scenario_paths SET spec = '..' WHERE path = 1")
+    con.close()
+    target = tmp_path / "deep" / "er" / "out"
+    with open_store(path, read_only=True) as store:
+        store.export("r", target)
+    outside = [p for p in tmp_path.rglob("*") if "escaped" in p.name and target not in p.parents]
+    assert outside == []
+    partitions = sorted(p.name for p in (target / "scenario_paths").iterdir())
+    assert partitions == ["spec=..", "spec=..%2F..%2F..%2F..%2Fescaped", "spec=crisis"]
+    table = pq.read_table(target / "scenario_paths")
+    assert sorted(set(table.column("spec").to_pylist())) == ["..", "../../../../escaped", "crisis"]
+
+
+def test_export_to_a_file_or_an_unwritable_place_is_one_line_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = _exported_run(tmp_path)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep", encoding="utf-8")
+    with pytest.raises(FileExistsError, match=r"^to: .* is not a directory"):
+        store.export("r", a_file)
+    assert a_file.read_text(encoding="utf-8") == "keep"
+    old_layout = tmp_path / "old"  # an export of older code: one file per table
+    old_layout.mkdir()
+    (old_layout / "runs").write_bytes(b"old")
+    with pytest.raises(FileExistsError, match=r"^to: .*runs exists and is not a directory"):
+        store.export("r", old_layout)
+    assert sorted(p.name for p in old_layout.iterdir()) == ["runs"]
+    with pytest.raises(ValueError, match=r"^to: cannot write"):
+        store.export("r", a_file / "below")
+
+
+def _corrupt_copies(tmp_path: Path) -> list[Path]:
+    """Copies of a store with one block overwritten each (DuckDB's blocks are 256 KiB)."""
+    clean = tmp_path / "clean.duckdb"
+    n = 300_000
+    with (
+        open_store(clean) as store,
+        store.record_run("r", config={}, seed=0, code_version="t", clock=_clock) as run,
+    ):
+        run.write(
+            "scenario_paths",
+            {**_paths(n), "return": np.random.default_rng(0).normal(size=n)},
+        )
+    data = clean.read_bytes()
+    copies = []
+    for offset in range(1 << 18, len(data), 1 << 18):
+        copy = tmp_path / f"corrupt-{offset}.duckdb"
+        damaged = bytearray(data)
+        damaged[offset + 1000 : offset + 1064] = bytes(range(64))
+        copy.write_bytes(bytes(damaged))
+        copies.append(copy)
+    return copies
+
+
+def test_export_of_a_corrupt_store_is_one_line_and_leaves_no_files(tmp_path: Path) -> None:
+    """Issue 17, item 12: a block-corrupted store made ``export`` print a traceback."""
+    failed_in_export = 0
+    for copy in _corrupt_copies(tmp_path):
+        target = tmp_path / f"out-{copy.stem}"
+        try:
+            with open_store(copy, read_only=True) as store:
+                store.export("r", target)
+        except store_module.StoreUnreadable as error:
+            assert "\n" not in str(error) and str(copy) in str(error)
+            failed_in_export += target.exists()
+            if target.exists():  # the export had started: it left nothing behind
+                assert list(target.iterdir()) == []
+    assert failed_in_export > 0  # some copies opened and failed half-way through the rows
 
 
 _KILLED_WRITER = textwrap.dedent(

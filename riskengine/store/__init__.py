@@ -54,12 +54,20 @@ with ``status = 'succeeded'``. An exception rolls the rows back and marks the
 run ``failed``; a kill leaves them uncommitted, so no row of the run is ever
 visible and the run stays ``running`` (a stale running run is a failed one; the
 views only read succeeded runs). Earlier runs are never touched. Re-using a
-run id is refused unless ``replace``.
+run id is refused unless ``replace``; a replace is one transaction, so the old
+run stays readable and whole until the new one commits, and a failure or a kill
+leaves it as it was.
 
 DuckDB allows one writing process per file. While a run writes, read with
 ``open_store(path, read_only=True)`` from another process only after it
 finishes (the file is locked: :class:`StoreBusy`, "database busy, retry"), or
 read the Parquet export (:meth:`Store.export`).
+
+Every connection is confined to the store file (:data:`CONFINED`): a user's
+SQL (:meth:`Store.query`) runs in a read-only transaction and cannot read or
+write another file or URL, install or load an extension, or change a setting.
+A file that is not a store, or a corrupt one, is a one-line
+:class:`StoreUnreadable`.
 
 Examples
 --------
@@ -83,13 +91,21 @@ riskengine.store.database.ReadOnlyQuery: sql: only read statements are allowed, 
 >>> store.close()
 """
 
-from riskengine.store.database import ReadOnlyQuery, Store, StoreBusy, open_store
+from riskengine.store.database import (
+    CONFINED,
+    ReadOnlyQuery,
+    Store,
+    StoreBusy,
+    StoreUnreadable,
+    open_store,
+)
 from riskengine.store.reads import RunRecord
 from riskengine.store.runs import RunRecorder, check_run_id
 from riskengine.store.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from riskengine.store.user_tables import read_user_table
 
 __all__ = [
+    "CONFINED",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "TABLES",
@@ -98,6 +114,7 @@ __all__ = [
     "RunRecorder",
     "Store",
     "StoreBusy",
+    "StoreUnreadable",
     "check_run_id",
     "open_store",
     "read_user_table",
