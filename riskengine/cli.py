@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,14 +19,50 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from riskengine.store import StoreBusy
+from riskengine.store import StoreBusy, check_run_id
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """A bad option value, a missing or unknown option: one line, and the usage exit code 2.
+
+    Like every other input error (``_run``), instead of typer's usage text and
+    boxed panel. Help (``--help``, or no arguments) is not an error and passes
+    through; ``--debug`` keeps typer's own rendering.
+    """
+    try:
+        yield
+    except typer.TyperException as error:
+        # Typer's own test, too: "no arguments" is raised as an error but means "show help".
+        if _state["debug"] or type(error).__name__ == "NoArgsIsHelpError":
+            raise
+        message = " ".join(error.format_message().split())
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "riskengine"
+        print(f"riskengine: error: {message} (see {command} --help)", file=sys.stderr)
+        raise typer.Exit(code=getattr(error, "exit_code", 2)) from None
+
+
+class _OneLineErrors(TyperGroup):
+    """The command group: usage errors, of the group's options or a command's, in one line."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
     name="riskengine",
     help="Online-learning, regime-adaptive risk engine: simulators, models, engine, reports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_OneLineErrors,
 )
 # Logs and pipes get a wide table instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -73,9 +109,15 @@ def main(
     use_cpu_devices(devices)
 
 
-def _run(action: Callable[[], None]) -> None:
-    """Run ``action``; turn input errors into one line on stderr and exit code 2."""
+def _run(action: Callable[[], None], run_id: str | None = None) -> None:
+    """Run ``action``; turn input errors into one line on stderr and exit code 2.
+
+    A ``--run-id`` given is checked first, before any work and before a store
+    file is created: ``""`` is refused, not taken for "the default".
+    """
     try:
+        if run_id is not None:
+            check_run_id(run_id)
         action()
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, StoreBusy) as error:
         if _state["debug"]:
@@ -166,7 +208,7 @@ def simulate(
         console.print(render_rows(title, job.scenarios.summary()))
         console.print(f"wrote {job.rows} rows to {db} as run {job.run_id!r}")
 
-    _run(action)
+    _run(action, run_id)
 
 
 @app.command()
@@ -352,7 +394,7 @@ def evaluate_execution(
                 )
         console.print(render_rows("paired differences of IS (policy - baseline)", rows))
 
-    _run(action)
+    _run(action, run_id)
 
 
 def _json_default(value: Any) -> Any:
@@ -452,7 +494,7 @@ def nightly(
 
         from riskengine.nightly.run import run_nightly
         from riskengine.nightly.shards import make_backend
-        from riskengine.report import write_report
+        from riskengine.report import report_directory, write_report
         from riskengine.store import open_store
 
         settings = _with_data(_nightly_config(config, seed), data, table, assets, start, end)
@@ -479,12 +521,12 @@ def nightly(
             runner.close()
         console.print(render_rows(f"nightly run {result.run_id!r} -> {db}", result.summary()))
         if not no_report:
-            directory = report or Path("reports") / result.run_id
+            directory = report or report_directory(result.run_id)
             with open_store(db, read_only=True) as store:
                 page = write_report(store, result.run_id, directory)
             console.print(f"report: {page}")
 
-    _run(action)
+    _run(action, run_id)
 
 
 class _Spinner:
@@ -540,7 +582,7 @@ def backtest(
         if db is not None:
             console.print(f"stored as run {job.run_id!r} in {db}")
 
-    _run(action)
+    _run(action, run_id)
 
 
 @app.command()
@@ -554,11 +596,14 @@ def report(
     """Write the HTML report (with PNG figures) of one run."""
 
     def action() -> None:
-        from riskengine.report import write_report
+        from riskengine.report import report_directory, write_report
         from riskengine.store import open_store
 
+        # The id is checked, and the default directory kept under reports/, before the
+        # store is opened: an id is untrusted, typed or read from a store file.
+        directory = to or report_directory(run)
         with open_store(db, read_only=True) as store:
-            page = write_report(store, run, to or Path("reports") / run)
+            page = write_report(store, run, directory)
         console.print(f"report: {page}")
 
     _run(action)

@@ -264,3 +264,199 @@ def test_simulate_and_evaluate_execution_read_a_nightly_config(tmp_path) -> None
     result = runner.invoke(app, [*arguments, "--config", str(config)])
     assert result.exit_code == 0, result.stderr
     assert "simulate-calm-7" in result.output  # the run id carries the config's seed
+
+
+# --- issue 17: hardening ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["nightly", "--seed", "abc"], "Invalid value for '--seed'"),
+        (["backtest", "--seed", "abc"], "Invalid value for '--seed'"),
+        (["simulate", "--seed", "abc"], "Invalid value for '--seed'"),
+        (["nightly", "--workers", "0"], "Invalid value for '--workers'"),
+        (["evaluate-execution", "--episodes", "0"], "Invalid value for '--episodes'"),
+        (["--devices", "0", "backtest"], "Invalid value for '--devices'"),
+        (["nightly", "--sed", "1"], "No such option: --sed"),
+        (["report"], "Missing option '--run'"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line_like_every_other_error(
+    arguments: list[str], message: str, tmp_path, monkeypatch
+) -> None:
+    """Item 17: typer printed a 5-6 line boxed message for these."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("riskengine: error: ") and message in lines[0]
+    assert "--help" in lines[0]  # where to look next
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_and_no_arguments_still_show_help() -> None:
+    assert runner.invoke(app, ["nightly", "--help"]).exit_code == 0
+    bare = runner.invoke(app, [])
+    assert "Usage" in bare.output and "nightly" in bare.output
+
+
+@pytest.mark.parametrize("command", ["nightly", "backtest", "simulate", "evaluate-execution"])
+@pytest.mark.parametrize("run_id", ["bad id", "", "../x", "a/b"])
+def test_a_bad_run_id_is_refused_before_a_store_file_exists(
+    command: str, run_id: str, tmp_path, monkeypatch
+) -> None:
+    """Item 17: a bad id left an empty store behind; ``--run-id ""`` used the default id."""
+    monkeypatch.chdir(tmp_path)
+    _one_line_error([command, "--run-id", run_id, "--db", "new.duckdb"], "run_id: expected")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def constant_csv(tmp_path):
+    """Prices of three assets in which NDX never moves."""
+    import numpy as np
+    import pandas as pd
+
+    dates = pd.bdate_range("2020-01-01", periods=400)
+    rng = np.random.default_rng(0)
+    prices = pd.DataFrame(
+        {
+            "date": dates,
+            "SPX": 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(dates)))),
+            "NDX": 100.0,
+            "AAPL": 50 * np.exp(np.cumsum(rng.normal(0, 0.02, len(dates)))),
+        }
+    )
+    path = tmp_path / "constant.csv"
+    prices.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", ["backtest", "nightly"])
+def test_a_constant_price_column_is_refused_in_one_line(
+    command: str, constant_csv, tmp_path, monkeypatch
+) -> None:
+    """Item 12: arch failed to converge on it, with a traceback (exit 1)."""
+    monkeypatch.chdir(tmp_path)
+    _one_line_error(
+        [command, "--data", str(constant_csv), "--db", "risk.duckdb"], "prices['NDX']: constant"
+    )
+    assert not (tmp_path / "risk.duckdb").exists()
+
+
+def test_export_of_a_corrupt_store_is_one_line(tmp_path) -> None:
+    """Item 12: a block-corrupted store made export print a traceback."""
+    import numpy as np
+
+    from riskengine.store import open_store
+
+    clean = tmp_path / "clean.duckdb"
+    n = 300_000
+    with (
+        open_store(clean) as store,
+        store.record_run("r1", config={}, seed=0, code_version="t") as run,
+    ):
+        run.write(
+            "scenario_paths",
+            {
+                "spec": ["crisis"] * n,
+                "path": np.arange(n, dtype=np.int32),
+                "step": np.zeros(n, np.int32),
+                "asset": ["SPX"] * n,
+                "return": np.random.default_rng(0).normal(size=n),
+                "variance": np.zeros(n),
+                "regime": np.zeros(n, np.int16),
+            },
+        )
+    data = clean.read_bytes()
+    exported_half_way = 0
+    for offset in range(1 << 18, len(data), 1 << 18):  # one 256 KiB block damaged per copy
+        copy = tmp_path / f"corrupt-{offset}.duckdb"
+        damaged = bytearray(data)
+        damaged[offset + 1000 : offset + 1064] = bytes(range(64))
+        copy.write_bytes(bytes(damaged))
+        out = tmp_path / f"out-{offset}"
+        result = runner.invoke(app, ["export", "--run", "r1", "--to", str(out), "--db", str(copy)])
+        assert "Traceback" not in result.output + result.stderr
+        if result.exit_code == 0:
+            continue  # the damaged block held no row of the run
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "store" in lines[0], result.stderr
+        if out.exists():
+            exported_half_way += 1
+            assert list(out.iterdir()) == []  # nothing half-written
+    assert exported_half_way > 0
+
+
+@pytest.mark.parametrize("name", ["o'brien", "inj' (FORMAT CSV); --"])
+def test_export_to_a_directory_with_a_quote_writes_parquet_there(
+    store_path, tmp_path, name: str
+) -> None:
+    """Item 7: ``--to`` was pasted into SQL: a quote crashed, a crafted name injected SQL."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "exports" / name
+    result = runner.invoke(
+        app, ["export", "--run", "r1", "--to", str(out), "--db", str(store_path)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert pq.read_table(out / "scenario_paths").num_rows == 6
+    assert [p.name for p in (tmp_path / "exports").iterdir()] == [name]
+
+
+def _store_with_run_id_edited_to(store_path, run_id: str) -> None:
+    import duckdb
+
+    from riskengine.store import TABLES
+
+    con = duckdb.connect(str(store_path))
+    for table in ("runs", *TABLES):
+        con.execute(f"UPDATE {table} SET run_id = ? WHERE run_id = 'r1'", [run_id])
+    con.close()
+
+
+def test_report_refuses_a_run_id_edited_in_the_store_file(
+    store_path, tmp_path, monkeypatch
+) -> None:
+    """Item 8: an id edited to ``../../../tmp/escaped`` made report write outside reports/."""
+    evil = "../../../../escaped"  # from reports/ under work/, up to tmp_path
+    _store_with_run_id_edited_to(store_path, evil)
+    work = tmp_path / "a" / "b" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = sorted(tmp_path.rglob("*"))
+    _one_line_error(["report", "--run", evil, "--db", str(store_path)], "run: expected letters")
+    target = tmp_path / "chosen"
+    _one_line_error(
+        ["report", "--run", evil, "--db", str(store_path), "--to", str(target)], "run: expected"
+    )
+    assert sorted(tmp_path.rglob("*")) == before  # no file, no directory, anywhere
+
+
+def test_report_refuses_a_reports_directory_that_resolves_elsewhere(
+    store_path, tmp_path, monkeypatch
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    work = tmp_path / "work"
+    (work / "reports").mkdir(parents=True)
+    (work / "reports" / "r1").symlink_to(outside)
+    monkeypatch.chdir(work)
+    _one_line_error(["report", "--run", "r1", "--db", str(store_path)], "resolves outside")
+    assert list(outside.iterdir()) == []
+
+
+def test_query_cannot_write_a_file_through_explain_analyze(store_path, tmp_path) -> None:
+    """Item 6: this exited 0 and wrote the file."""
+    evil = tmp_path / "evil.sh"
+    sql = f"EXPLAIN ANALYZE COPY (SELECT 'echo pwned' AS l) TO '{evil}' (HEADER false, QUOTE '')"
+    _one_line_error(["query", sql, "--db", str(store_path)], "EXPLAIN only of a read")
+    assert not evil.exists()
+    _one_line_error(
+        ["query", "SELECT content FROM read_text('/etc/passwd')", "--db", str(store_path)],
+        "Permission Error",
+    )

@@ -47,7 +47,7 @@ from riskengine.nightly.scenarios import (
     stressed_from,
 )
 from riskengine.nightly.shards import Backend, LocalBackend
-from riskengine.store import open_store
+from riskengine.store import check_run_id, open_store
 
 __all__ = [
     "NightlyResult",
@@ -194,7 +194,10 @@ def run_nightly(
     db : path
         The store (created if missing).
     run_id : str, optional
-        Default :func:`default_run_id`. An existing id is refused unless ``replace``.
+        Default :func:`default_run_id`. Checked first, before the history is
+        loaded or the store created (a malformed id, ``""`` included, leaves no
+        file behind); an existing id is refused unless ``replace``, which keeps
+        the old run readable until the new one commits.
     backend : Backend, optional
         Where scenario and execution shards run (default: this process).
     history : PriceHistory, optional
@@ -206,12 +209,15 @@ def run_nightly(
     """
     if not isinstance(config, NightlyConfig):
         raise TypeError(f"config: expected a NightlyConfig, got {type(config).__name__}")
+    if run_id is not None:  # before anything is loaded, and before the store file is created
+        check_run_id(run_id)
     backend = backend or LocalBackend()
     progress = progress or _Silent()
     history = history or configured_history(config)
     assets = history.assets
     config.engine_config(assets)  # a bad engine table fails before the store is touched
-    run_id = run_id or default_run_id(history, config.seed)
+    if run_id is None:  # "" is not "no id": check_run_id refused it above
+        run_id = default_run_id(history, config.seed)
     stored = config.to_mapping() | {"assets": list(assets), "data": history.summary()}
     with (
         open_store(db) as store,

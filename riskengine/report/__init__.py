@@ -41,10 +41,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from riskengine.errors import InvalidInput
 from riskengine.report import data, figures, html
 from riskengine.store import Store
 
-__all__ = ["FIGURES", "write_report"]
+__all__ = ["FIGURES", "report_directory", "write_report"]
 
 #: File stem of each figure, in page order.
 FIGURES = (
@@ -55,6 +56,25 @@ FIGURES = (
     "scenario_losses",
     "execution_is",
 )
+
+
+def report_directory(run_id: str, root: str | os.PathLike[str] = "reports") -> Path:
+    """``root/<run_id>``: the default directory of a run's report, checked to stay in ``root``.
+
+    The id is validated first (a run id is untrusted, whether typed or read from
+    a store file: ``../../../tmp/escaped`` is refused), then the path is resolved,
+    symbolic links followed, and must lie under ``root``; errors name ``run``.
+
+    >>> report_directory("nightly-2018-02-06-s0").as_posix()
+    'reports/nightly-2018-02-06-s0'
+    >>> report_directory("../../../tmp/escaped")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    riskengine.errors.InvalidInput: run: expected letters, ... got '../../../tmp/escaped'
+    """
+    directory = Path(root) / data.check_report_run_id(run_id)
+    if not directory.resolve().is_relative_to(Path(root).resolve()):
+        raise InvalidInput("run", f"{directory} resolves outside {root} ({directory.resolve()})")
+    return directory
 
 
 def write_report(store: Store, run_id: str, directory: str | os.PathLike[str]) -> Path:
@@ -82,7 +102,8 @@ def write_report(store: Store, run_id: str, directory: str | os.PathLike[str]) -
     FileNotFoundError
         ``"run: no run 'X' in <store path>"`` when the store has no such run.
     riskengine.errors.InvalidInput
-        (a ``ValueError``, field ``run``) when the run did not succeed.
+        (a ``ValueError``, field ``run``) when the run id is malformed (checked
+        before the store is read) or the run did not succeed.
 
     Examples
     --------

@@ -21,13 +21,14 @@ from scipy.special import stdtrit
 from riskengine.errors import InvalidInput
 from riskengine.report.common import CI_LEVEL, MODEL_ORDER, POLICY_ORDER, REGIME_ORDER, TEST_ORDER
 from riskengine.report.common import ordered as _ordered
-from riskengine.store import Store
+from riskengine.store import Store, check_run_id
 
 __all__ = [
     "HISTOGRAM_BINS",
     "ReportRun",
     "asset_metric",
     "backtest_rows",
+    "check_report_run_id",
     "correlations",
     "execution_summary",
     "limits",
@@ -58,10 +59,29 @@ class ReportRun:
     assets: tuple[str, ...]
 
 
+def check_report_run_id(run_id: Any) -> str:
+    """``run_id`` if it is a well-formed run id, else :class:`InvalidInput` naming ``run``.
+
+    >>> check_report_run_id("nightly-2018-02-06-s0")
+    'nightly-2018-02-06-s0'
+    >>> check_report_run_id("../../../tmp/escaped")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    riskengine.errors.InvalidInput: run: expected letters, ... got '../../../tmp/escaped'
+    """
+    try:
+        return check_run_id(run_id)
+    except ValueError as error:
+        raise InvalidInput("run", str(error).removeprefix("run_id: ")) from None
+
+
 def read_report_run(store: Store, run_id: str) -> ReportRun:
-    """The succeeded run ``run_id``; errors name the field ``run``."""
-    if not isinstance(run_id, str) or not run_id:
-        raise InvalidInput("run", f"expected a run id string, got {run_id!r}")
+    """The succeeded run ``run_id``; errors name the field ``run``.
+
+    The id is checked like an id being recorded (:func:`riskengine.store.check_run_id`)
+    before the store is asked: ids come from the user or from a store file, and
+    neither is trusted with file names.
+    """
+    check_report_run_id(run_id)
     record = store.read_run(run_id)
     if record is None:
         raise FileNotFoundError(f"run: no run {run_id!r} in {store.path}")

@@ -173,6 +173,49 @@ def test_a_failure_while_writing_leaves_no_rows_and_earlier_runs_intact(
         assert latest == ["nightly-2018-02-06-s0"]
 
 
+def test_a_replace_failing_while_writing_keeps_the_old_run_whole(
+    nightly, tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 17, item 1 (``make run`` uses ``--replace``): the old run survives a failed redo.
+
+    A kill at every step of a replace is tested on the store (tests/test_store_replace.py).
+    """
+    result, db, _ = nightly
+    copy = tmp_path / "risk.duckdb"
+    copy.write_bytes(db.read_bytes())
+    original = RunRecorder.write
+    calls = {"n": 0}
+
+    def failing(self, table, data):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the old run's rows were already deleted in the replace
+            raise OSError("disk full")
+        return original(self, table, data)
+
+    monkeypatch.setattr(RunRecorder, "write", failing)
+    with pytest.raises(OSError, match="disk full"):
+        run_nightly(_config(), db=copy, replace=True, clock=lambda: dt.datetime(2027, 1, 1))
+    with open_store(copy, read_only=True) as store:
+        record = store.read_run(result.run_id)
+        assert (record.status, record.finished_at) == ("succeeded", _clock())
+        assert store.row_counts(result.run_id) == result.rows | {
+            t: 0 for t in TABLES if t not in result.rows
+        }
+        latest = store.query("SELECT run_id FROM latest_run").column("run_id").to_pylist()
+        assert latest == [result.run_id]
+
+
+@pytest.mark.parametrize("run_id", ["bad id", "", "../x"])
+def test_a_bad_run_id_is_refused_before_any_work_and_leaves_no_file(
+    tmp_path: Path, monkeypatch, run_id: str
+) -> None:
+    """Issue 17, item 17: a bad id left an empty store behind; ``""`` used the default id."""
+    monkeypatch.setattr(nightly_run, "load_history", lambda *a, **k: pytest.fail("loaded"))
+    with pytest.raises(ValueError, match=r"^run_id: expected letters"):
+        run_nightly(_config(), db=tmp_path / "new.duckdb", run_id=run_id)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_same_seed_gives_the_same_run_and_another_seed_another(nightly, tmp_path: Path) -> None:
     result, _, _ = nightly
     config = _config()
