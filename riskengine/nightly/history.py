@@ -7,8 +7,10 @@ reads a user's file instead (CSV, Parquet or a DuckDB table) in either of two
 layouts, and applies the same asset and date filters to both.
 
 Whatever the source, the result is a :class:`PriceHistory` whose ``prices`` frame
-holds only finite, positive float64 closes on strictly increasing tz-naive dates:
-the engine downstream never has to check its input again. Days on which a
+holds only finite, positive float64 closes on strictly increasing tz-naive dates,
+none of them constant over the whole history (an asset whose price never moves
+has no risk to model and is refused, naming it): the engine downstream never has
+to check its input again. Days on which a
 selected asset has no close (a holiday in one market, a late listing) are dropped
 and counted, not errors; a present but impossible price (zero, negative,
 infinite, text) is an error that names the asset and the day.
@@ -53,7 +55,8 @@ class PriceHistory:
     prices
         One row per day and one float64 column per asset. The index is a
         tz-naive, strictly increasing ``DatetimeIndex`` named ``"date"``; every
-        price is finite and > 0 (checked here, at construction). Treat the frame
+        price is finite and > 0, and no column is constant over two days or
+        more (checked here, at construction). Treat the frame
         as read-only: the history is shared by every stage of the nightly run.
     source
         Where the prices came from, for the run's record: the built-in
@@ -583,6 +586,15 @@ def _check_prices_frame(prices: Any) -> None:
             raise InvalidPrice(
                 f"prices[{name!r}]",
                 f"must be finite and > 0, got {values[row]} on {_iso(index[row])}",
+            )
+        if len(values) > 1 and values.min() == values.max():
+            # Every return is zero: no volatility model fits it (arch fails to converge), and a
+            # riskless asset would need a degenerate covariance everywhere downstream.
+            raise InvalidPrice(
+                f"prices[{name!r}]",
+                f"constant at {values[0]} on all {len(values)} days "
+                f"({_iso(index[0])}..{_iso(index[-1])}): a price that never moves has no "
+                "risk to model; leave the asset out (--assets, or [data] assets)",
             )
 
 

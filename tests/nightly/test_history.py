@@ -250,6 +250,30 @@ def test_price_history_checks_its_invariants(wide):
         PriceHistory(wide, "negative", -1)
 
 
+def test_a_constant_price_column_is_refused_naming_it(tmp_path, wide):
+    """Issue 17, item 12: a constant column made arch fail (a traceback) in backtest/nightly."""
+    flat = wide.copy()
+    flat["NDX"] = 50.0
+    message = r"^prices\['NDX'\]: constant at 50.0 on all 12 days \(2024-01-02..2024-01-17\)"
+    with pytest.raises(InvalidPrice, match=message):
+        PriceHistory(flat, "flat", 0)
+    csv = _write(flat.reset_index(), tmp_path / "flat.csv")
+    with pytest.raises(InvalidPrice, match=message):
+        load_history(csv)
+    assert load_history(csv, assets=["SPX", "AAPL"]).assets == ("SPX", "AAPL")  # left out
+
+
+def test_a_column_constant_only_in_the_selected_window_is_refused(tmp_path, wide):
+    tail = wide.copy()
+    tail.iloc[-5:, 2] = 20.0
+    csv = _write(tail.reset_index(), tmp_path / "tail.csv")
+    assert load_history(csv).prices.shape == (12, 3)  # it moves over the whole file
+    with pytest.raises(InvalidPrice, match=r"^prices\['AAPL'\]: constant at 20.0 on all 5 days"):
+        load_history(csv, start=str(wide.index[-5].date()))
+    one_day = load_history(csv, start=str(wide.index[-1].date()))  # one day is not "constant"
+    assert one_day.prices.shape == (1, 3)
+
+
 def test_repr_is_short(wide):
     text = repr(PriceHistory(wide, "example", 2))
     assert text == (
