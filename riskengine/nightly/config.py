@@ -44,6 +44,7 @@ from riskengine._config import config_from_mapping
 from riskengine._validation import as_int
 from riskengine.engine import EngineConfig
 from riskengine.errors import InvalidConfig
+from riskengine.nightly.budget import MAX_SHARD_PATH_STEPS, check_scenario_memory
 from riskengine.sim.specs import load_spec
 
 __all__ = [
@@ -64,6 +65,8 @@ ENGINE_DEFAULTS: dict[str, Any] = {
     # limits moving rather than one halt.
     "hard": {"max_daily_loss": 1_000_000.0},
 }
+#: Daily steps per year (stress specs finer than this run for one trading day).
+TRADING_DAYS = 252
 
 
 def _check(condition: bool, field: str, problem: str) -> None:
@@ -217,6 +220,35 @@ class ScenarioSection:
             _check_spec(name, f"scenarios.stress[{i}]", "market")
         object.__setattr__(self, "stress", stress)
         _check(isinstance(self.store_paths, bool), "scenarios.store_paths", "expected a boolean")
+        longest = max(self.steps())
+        _check(
+            self.shard_paths * longest <= MAX_SHARD_PATH_STEPS,
+            "scenarios.shard_paths",
+            f"{self.shard_paths} paths x {longest} steps per shard cannot be represented by "
+            f"the simulator (32-bit indices: at most {MAX_SHARD_PATH_STEPS} path-steps per "
+            f"shard); use shard_paths <= {MAX_SHARD_PATH_STEPS // longest}",
+        )
+
+    def steps(self) -> list[int]:
+        """Steps of each set: the forward horizon, then each stress run's (``stress_horizon``)."""
+        out = [self.horizon]
+        for name in self.stress:
+            market = load_spec(name).market
+            ppy = market.periods_per_year if market is not None else TRADING_DAYS
+            # An intraday spec runs one trading day, a daily one the forward horizon.
+            out.append(max(1, round(ppy / TRADING_DAYS)) if ppy > TRADING_DAYS else self.horizon)
+        return out
+
+    def check_memory(self, n_assets: int, budget: int | None = None) -> None:
+        """Refuse sets that will not fit in memory for ``n_assets`` (``budget`` module)."""
+        check_scenario_memory(
+            paths=[self.paths] + [self.stress_paths] * len(self.stress),
+            shard_paths=self.shard_paths,
+            steps=self.steps(),
+            n_assets=n_assets,
+            store_paths=self.store_paths,
+            budget=budget,
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -306,6 +338,9 @@ class NightlyConfig:
         object.__setattr__(self, "engine", _merge(ENGINE_DEFAULTS, self.engine))
         # Validate the engine table now (with placeholder assets), not after the data load.
         self.engine_config(["_a", "_b"])
+        # The fewest assets a run can have: what cannot fit even then is refused now
+        # (the run checks again with the history's assets before allocating anything).
+        self.scenarios.check_memory(len(self.data.assets) if self.data.assets else 2)
 
     def engine_config(self, assets: Sequence[str]) -> EngineConfig:
         """The EngineConfig for these assets (errors name ``engine.<field>``)."""

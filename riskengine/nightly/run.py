@@ -216,6 +216,7 @@ def run_nightly(
     history = history or configured_history(config)
     assets = history.assets
     config.engine_config(assets)  # a bad engine table fails before the store is touched
+    config.scenarios.check_memory(len(assets))  # before the store or any array exists
     if run_id is None:  # "" is not "no id": check_run_id refused it above
         run_id = default_run_id(history, config.seed)
     stored = config.to_mapping() | {"assets": list(assets), "data": history.summary()}

@@ -390,3 +390,83 @@ def test_to_mapping_results_do_not_alias_the_defaults() -> None:
         for key, table in saved.items():
             ENGINE_DEFAULTS[key].clear()
             ENGINE_DEFAULTS[key].update(table)
+
+
+# ---------------------------------------------------------------- issue 17, items 13 and 14
+def test_a_shard_the_simulator_cannot_index_is_refused_naming_shard_paths():
+    from riskengine.nightly.budget import MAX_SHARD_PATH_STEPS
+
+    with pytest.raises(InvalidConfig, match=r"scenarios\.shard_paths: 1000000 paths x 2520"):
+        NightlyConfig.from_mapping({"scenarios": {"shard_paths": 1_000_000, "horizon": 2520}})
+    # The largest representable shard is the limit, not the example.
+    assert 426_088 * 2520 <= MAX_SHARD_PATH_STEPS < 426_089 * 2520
+
+
+def test_a_run_too_big_for_memory_is_refused_before_anything_is_allocated(monkeypatch):
+    monkeypatch.delenv("RISKENGINE_MEMORY_GIB", raising=False)
+    with pytest.raises(InvalidConfig, match=r"^scenarios\.paths: needs about \d+ GiB") as error:
+        NightlyConfig.from_mapping({"scenarios": {"paths": 10_000_000, "horizon": 2520}})
+    assert "\n" not in str(error.value)
+
+
+def test_memory_estimate_counts_every_set_and_the_stored_paths():
+    from riskengine.nightly.budget import scenario_memory
+
+    small = scenario_memory(paths=10_000, shard_paths=1_000, steps=[10], n_assets=2)
+    both = scenario_memory(paths=[10_000, 10_000], shard_paths=1_000, steps=[10, 10], n_assets=2)
+    unstored = scenario_memory(
+        paths=10_000, shard_paths=1_000, steps=[10], n_assets=2, store_paths=False
+    )
+    assert both.kept == 2 * small.kept and both.shard == small.shard
+    assert unstored.kept < small.kept
+    # returns + variances alone are 8 bytes per path-step-asset: the estimate covers them
+    big = scenario_memory(paths=10_000_000, shard_paths=1_000, steps=[2520], n_assets=2)
+    assert big.kept >= 10_000_000 * 2520 * 2 * 8
+
+
+def test_memory_budget_override(monkeypatch):
+    from riskengine.nightly.budget import memory_budget
+
+    table = {"scenarios": {"paths": 100_000, "horizon": 2520}}  # ~33 GiB kept
+    monkeypatch.setenv("RISKENGINE_MEMORY_GIB", "1")
+    assert memory_budget() == 2**30
+    with pytest.raises(InvalidConfig, match=r"RISKENGINE_MEMORY_GIB\)"):
+        NightlyConfig.from_mapping(table)
+    monkeypatch.setenv("RISKENGINE_MEMORY_GIB", "100")
+    assert NightlyConfig.from_mapping(table).scenarios.paths == 100_000
+    monkeypatch.setenv("RISKENGINE_MEMORY_GIB", "lots")
+    with pytest.raises(InvalidConfig, match=r"^RISKENGINE_MEMORY_GIB: expected a positive"):
+        NightlyConfig.from_mapping(table)
+
+
+def test_the_run_checks_memory_again_with_the_historys_assets(monkeypatch):
+    monkeypatch.setenv("RISKENGINE_MEMORY_GIB", "4")
+    # Fits for the two assets assumed at validation, not for 200 (the N x N oracle covariances).
+    config = NightlyConfig.from_mapping({"scenarios": {"paths": 20_000, "horizon": 250}})
+    with pytest.raises(InvalidConfig, match=r"^scenarios\.(shard_)?paths: .* for 200 assets"):
+        config.scenarios.check_memory(200)
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        ("paths = 10_000_000\nhorizon = 2520", "scenarios.paths"),
+        ("shard_paths = 1_000_000\nhorizon = 2520", "scenarios.shard_paths"),
+    ],
+)
+def test_cli_refuses_unrepresentable_or_oversized_scenarios_in_one_line(
+    tmp_path, monkeypatch, toml, field
+):
+    from typer.testing import CliRunner
+
+    from riskengine.cli import app
+
+    monkeypatch.delenv("RISKENGINE_MEMORY_GIB", raising=False)
+    path = tmp_path / "big.toml"
+    path.write_text(f"[scenarios]\n{toml}\n")
+    db = tmp_path / "new.duckdb"
+    result = CliRunner().invoke(app, ["nightly", "--config", str(path), "--db", str(db)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert f"error: {field}:" in result.output
+    assert not db.exists()  # refused before the store or any array exists
