@@ -56,6 +56,16 @@ class EngineConfig:
     capital : float
         Starting cash; equity is cash plus positions at the last prices, and
         default VaR weights are positions' value over equity.
+    max_abs_log_return : float or None
+        The jump filter: a price whose log return from the asset's previous
+        price is larger than this in absolute value (default ``log(10)``: a
+        tenfold rise or a fall to a tenth in one step) is treated as bad data
+        and refused with :class:`~riskengine.errors.InvalidPrice`, which
+        quotes the tick (time, previous and new price) for review; the engine
+        is unchanged. A real crash of that size in one step is rarer than a
+        fat-fingered or unadjusted price, and a crash is what the models are
+        for: raise the filter (or set None) for instruments that can move so
+        far. Applies to ``update``, ``replay`` and ``warm_up``.
     hard, dynamic, execution, models
         The sections (see each class).
 
@@ -71,6 +81,7 @@ class EngineConfig:
 
     assets: tuple[str, ...]
     capital: float = 10_000_000.0
+    max_abs_log_return: float | None = math.log(10.0)
     hard: HardLimits = dataclasses.field(default_factory=HardLimits)
     dynamic: DynamicLimitsConfig = dataclasses.field(default_factory=DynamicLimitsConfig)
     execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
@@ -95,6 +106,15 @@ class EngineConfig:
         if not (math.isfinite(capital) and capital > 0):
             raise InvalidConfig("capital", f"must be finite and > 0, got {capital}")
         object.__setattr__(self, "capital", float(capital))
+        jump = self.max_abs_log_return
+        if jump is not None:
+            if isinstance(jump, bool) or not isinstance(jump, int | float):
+                raise InvalidConfig(
+                    "max_abs_log_return", f"expected a number or None, got {type(jump).__name__}"
+                )
+            if not (math.isfinite(jump) and jump > 0):
+                raise InvalidConfig("max_abs_log_return", f"must be finite and > 0, got {jump}")
+            object.__setattr__(self, "max_abs_log_return", float(jump))
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise InvalidConfig(name, f"expected a {cls.__name__}")
@@ -102,7 +122,7 @@ class EngineConfig:
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> EngineConfig:
         """Build from nested mappings (a parsed TOML document), rejecting unknown keys."""
-        allowed = {"assets", "capital", *_SECTIONS}
+        allowed = {"assets", "capital", "max_abs_log_return", *_SECTIONS}
         unknown = sorted(set(table) - allowed)
         if unknown:
             raise InvalidConfig("config", f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -114,7 +134,7 @@ class EngineConfig:
                 if not isinstance(table[name], Mapping):
                     raise InvalidConfig(name, f"expected a table, got {type(table[name]).__name__}")
                 sections[name] = section.from_mapping(table[name], field=name)
-        extra = {"capital": table["capital"]} if "capital" in table else {}
+        extra = {key: table[key] for key in ("capital", "max_abs_log_return") if key in table}
         return cls(assets=table["assets"], **extra, **sections)
 
     @classmethod

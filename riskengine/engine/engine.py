@@ -186,9 +186,14 @@ class Engine:
         returns = None
         if not np.isnan(self._prices[0]):
             returns = np.log(values / self._prices)
-            if not math.isfinite(returns.sum()):  # NaN and inf propagate into the sum
+            jump = self.config.max_abs_log_return
+            # NaN and inf propagate into the sum; the jump filter needs the largest move.
+            if not math.isfinite(returns.sum()) or (
+                jump is not None and np.abs(returns).max() > jump
+            ):
                 pair = np.vstack([self._prices, values])
-                self._log_returns(pair, lambda row, asset: (f"prices[{asset!r}]", ""))
+                when = f" at {np.datetime64(ns, 'ns')}"
+                self._log_returns(pair, lambda row, asset: (f"prices[{asset!r}]", when))
         # Valid: from here on the engine changes.
         self._controls.mark(ns, values.tolist())
         self._last_ns = ns
@@ -648,8 +653,18 @@ class Engine:
         with np.errstate(over="ignore", divide="ignore", under="ignore"):  # refused below
             returns = np.log(prices[1:] / prices[:-1])
         finite = np.isfinite(returns)
+        jump = self.config.max_abs_log_return
         if finite.all():
-            return returns
+            if jump is None or not (np.abs(returns) > jump).any():
+                return returns
+            row, column = (int(k) for k in np.argwhere(np.abs(returns) > jump)[0])
+            field, where = name(row + 1, self._assets[column])
+            raise InvalidPrice(
+                field,
+                f"{float(prices[row + 1, column])!r}{where} after {float(prices[row, column])!r} "
+                f"is a log return of {float(returns[row, column]):+.4g}, beyond the jump filter "
+                f"(max_abs_log_return {jump:.4g}): refused as bad data, the engine is unchanged",
+            )
         row, column = (int(k) for k in np.argwhere(~finite)[0])
         field, where = name(row + 1, self._assets[column])
         raise InvalidPrice(
