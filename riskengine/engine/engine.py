@@ -28,6 +28,7 @@ import functools
 import math
 import numbers
 import statistics
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -70,6 +71,7 @@ def _derive(chain: Any, inputs: LimitInputs, unbounded: Limits, state: tuple) ->
 
 SNAPSHOT_KIND = "engine"
 _FIT_RETRY_TICKS = 21
+_LARGEST = sys.float_info.max  # the update check's bound when the jump filter is off
 # 2: working orders keep their limit price, the gate its order-time tolerance (issue 17).
 SNAPSHOT_VERSION = 2
 
@@ -187,10 +189,9 @@ class Engine:
         if not np.isnan(self._prices[0]):
             returns = np.log(values / self._prices)
             jump = self.config.max_abs_log_return
-            # NaN and inf propagate into the sum; the jump filter needs the largest move.
-            if not math.isfinite(returns.sum()) or (
-                jump is not None and np.abs(returns).max() > jump
-            ):
+            # One reduction for both checks: NaN propagates into the max and fails <=, and
+            # without a jump filter the bound is the largest float, which inf exceeds.
+            if not np.abs(returns).max() <= (_LARGEST if jump is None else jump):
                 pair = np.vstack([self._prices, values])
                 when = f" at {np.datetime64(ns, 'ns')}"
                 self._log_returns(pair, lambda row, asset: (f"prices[{asset!r}]", when))
