@@ -644,36 +644,39 @@ class Engine:
     def _log_returns(
         self, prices: np.ndarray, name: Callable[[int, str], tuple[str, str]]
     ) -> np.ndarray:
-        """Log returns of (T, N) usable prices, or InvalidPrice if one is not a finite number.
+        """Log returns of (T, N) usable prices, or InvalidPrice for the first unusable one.
 
         Usable prices can still be too far apart for their ratio to be a float
-        (``1e300 / 1e-300`` overflows): such a return is refused here, before
-        the models see it, so that no update stops half-applied. ``name(row,
-        asset)`` gives the error's field and a suffix for the price at ``row``.
+        (``1e300 / 1e-300`` overflows), or jump beyond ``max_abs_log_return``
+        (bad data): such a return is refused here, before the models see it, so
+        that no update stops half-applied. A non-finite return is reported
+        before any jump. ``name(row, asset)`` gives the error's field and a
+        suffix for the price at ``row``.
         """
         with np.errstate(over="ignore", divide="ignore", under="ignore"):  # refused below
             returns = np.log(prices[1:] / prices[:-1])
         finite = np.isfinite(returns)
         jump = self.config.max_abs_log_return
-        if finite.all():
-            if jump is None or not (np.abs(returns) > jump).any():
-                return returns
-            row, column = (int(k) for k in np.argwhere(np.abs(returns) > jump)[0])
-            field, where = name(row + 1, self._assets[column])
-            raise InvalidPrice(
-                field,
-                f"{float(prices[row + 1, column])!r}{where} after {float(prices[row, column])!r} "
-                f"is a log return of {float(returns[row, column]):+.4g}, beyond the jump filter "
-                f"(max_abs_log_return {jump:.4g}): refused as bad data, the engine is unchanged",
-            )
-        row, column = (int(k) for k in np.argwhere(~finite)[0])
+        if not finite.all():
+            bad = ~finite
+        elif jump is not None:
+            bad = np.abs(returns) > jump
+        else:
+            return returns
+        if not bad.any():
+            return returns
+        row, column = (int(k) for k in np.argwhere(bad)[0])
         field, where = name(row + 1, self._assets[column])
-        raise InvalidPrice(
-            field,
-            f"the log return from {float(prices[row, column])!r} to "
-            f"{float(prices[row + 1, column])!r} is not "
-            f"a finite number{where}",
-        )
+        before, after = float(prices[row, column]), float(prices[row + 1, column])
+        if finite[row, column]:
+            message = (
+                f"{after!r}{where} after {before!r} is a log return of "
+                f"{float(returns[row, column]):+.4g}, beyond the jump filter "
+                f"(max_abs_log_return {jump:.4g}): refused as bad data, the engine is unchanged"
+            )
+        else:
+            message = f"the log return from {before!r} to {after!r} is not a finite number{where}"
+        raise InvalidPrice(field, message)
 
     def _check_prices(self, prices: Mapping[str, float]) -> np.ndarray:
         if not isinstance(prices, Mapping):
