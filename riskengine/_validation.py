@@ -233,6 +233,31 @@ def check_correlation(matrix: np.ndarray, *, field: str) -> np.ndarray:
     return np.linalg.cholesky(matrix)
 
 
+def carry_forward(matrix: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """``matrix`` with each NaN ("no price that day") replaced by the asset's last price.
+
+    The last price is the row above, or ``previous`` for the first row (None:
+    no earlier prices, so a NaN there stays NaN and the price check names it).
+    Only NaN means "no price": infinities, zeros and negatives are left for the
+    check to refuse. A new array when anything was filled, else ``matrix``.
+
+    >>> carry_forward(np.array([[1.0, np.nan], [np.nan, np.nan], [3.0, 4.0]]), np.array([9.0, 8.0]))
+    array([[1., 8.],
+           [1., 8.],
+           [3., 4.]])
+    """
+    missing = np.isnan(matrix)
+    if not missing.any():
+        return matrix
+    if previous is not None:
+        matrix = np.vstack([previous[None], matrix])
+        missing = np.isnan(matrix)
+    rows = np.where(missing, -1, np.arange(matrix.shape[0])[:, None])
+    last = np.maximum.accumulate(rows, axis=0)
+    filled = np.where(last >= 0, matrix[np.maximum(last, 0), np.arange(matrix.shape[1])], np.nan)
+    return filled if previous is None else filled[1:]
+
+
 def check_price_matrix(
     matrix: np.ndarray, assets: Sequence[str], *, field: str, dates: Sequence[Any] | None = None
 ) -> None:

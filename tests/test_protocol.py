@@ -38,6 +38,7 @@ from riskengine.forecast import (
 )
 from riskengine.regime import (
     BOCPD,
+    CorrelationAlarm,
     DriftAdaptedForecaster,
     DriftDetector,
     OnlineRegimeHMM,
@@ -61,6 +62,15 @@ VECTOR_BAD: tuple[Any, ...] = (
     "0.01",
     None,
     np.zeros(10, dtype=bool),
+)
+ONE_ASSET_BAD: tuple[Any, ...] = (
+    np.array([np.nan]),
+    np.array([np.inf]),
+    np.zeros(2),
+    ["0.01"],
+    "0.01",
+    None,
+    np.zeros(1, dtype=bool),
 )
 
 
@@ -90,6 +100,15 @@ def _switch_path(model: Any) -> np.ndarray:
     return np.concatenate([head, model.regime_proba()])
 
 
+def _correlation_alarm_path(model: Any) -> list[float]:
+    return [model.alarm, model.gap, model.baseline, model.n_alarms]
+
+
+# Average correlations: a calm level, then a breakdown and its recovery.
+CORRELATIONS = np.concatenate(
+    [0.25 + 0.02 * np.sin(np.arange(150)), np.full(20, 0.45), np.linspace(0.45, 0.2, 60)]
+)
+
 # Returns scaled to about unit variance, as the drift detectors expect residuals.
 Z_STREAM = STREAM / FIT.std()
 # One fitted HMM shared by the switch detector's cases: the detector copies it.
@@ -109,6 +128,20 @@ class Case:
     # The keyword arguments that make replay() report what the model says
     # after each observation instead (None when it reports only before).
     replay_after: dict[str, str] | None = None
+
+
+def _dcc_case(make: Callable[[], OnlineModel], assets: int | None = None) -> Case:
+    """A covariance model on the stocks (the first ``assets`` columns, or all of them)."""
+    columns = slice(None, assets)
+    return Case(
+        make,
+        STOCKS_STREAM[:, columns],
+        read=_covariance_path,
+        bad=ONE_ASSET_BAD if assets == 1 else VECTOR_BAD,
+        replay_read=lambda m: m.covariance(),
+        fit_data=STOCKS_FIT[:, columns],
+        replay_after={"forecasts": "after"},
+    )
 
 
 CASES: dict[str, Case] = {
@@ -137,23 +170,21 @@ CASES: dict[str, Case] = {
         lambda: EWMAVol().fit(FIT), STREAM, replay_read=lambda m: m.variance(), fit_data=FIT
     ),
     "learned_har": Case(lambda: LearnedVolForecaster().fit(FIT), STREAM, fit_data=FIT),
-    "dcc": Case(
-        lambda: OnlineDCC().fit(STOCKS_FIT),
-        STOCKS_STREAM,
-        read=_covariance_path,
-        bad=VECTOR_BAD,
-        replay_read=lambda m: m.covariance(),
-        fit_data=STOCKS_FIT,
-        replay_after={"forecasts": "after"},
+    "dcc": _dcc_case(lambda: OnlineDCC().fit(STOCKS_FIT)),
+    "dcc_gjr_refitting": _dcc_case(
+        lambda: OnlineDCC(vol="GJR", refit_every=60, history=400).fit(STOCKS_FIT)
     ),
-    "dcc_gjr_refitting": Case(
-        lambda: OnlineDCC(vol="GJR", refit_every=60, history=400).fit(STOCKS_FIT),
-        STOCKS_STREAM,
-        read=_covariance_path,
-        bad=VECTOR_BAD,
-        replay_read=lambda m: m.covariance(),
-        fit_data=STOCKS_FIT,
-        replay_after={"forecasts": "after"},
+    "dcc_blended_one_asset": _dcc_case(
+        lambda: OnlineDCC(vol="GJR", blend=0.5, blend_halflife=10).fit(STOCKS_FIT[:, :1]),
+        assets=1,
+    ),
+    "dcc_blended_refitting": _dcc_case(
+        lambda: OnlineDCC(vol="GJR", refit_every=60, history=400, blend=0.5).fit(STOCKS_FIT)
+    ),
+    "correlation_alarm": Case(
+        lambda: CorrelationAlarm().fit(CORRELATIONS[:50]),
+        CORRELATIONS[50:],
+        read=_correlation_alarm_path,
     ),
     "ewma_covariance": Case(
         lambda: EWMACovariance(shrinkage=0.1).fit(STOCKS_FIT),

@@ -58,7 +58,14 @@ def test_row_counts_cover_every_table_for_one_run_only(store: Store) -> None:
 
 def test_portfolio_and_var_are_one_row_per_day(store: Store) -> None:
     portfolio = store.read_portfolio("a")
-    assert portfolio.column_names == ["as_of", "equity", "stressed_proba", "realised_return"]
+    assert portfolio.column_names == [
+        "as_of",
+        "equity",
+        "stressed_proba",
+        "realised_return",
+        "average_correlation",
+        "correlation_alarm",
+    ]
     assert portfolio.num_rows == N_DAYS
     days = portfolio.column("as_of").to_pylist()
     assert days == sorted(days)

@@ -51,8 +51,8 @@ class EngineConfig:
     Parameters
     ----------
     assets : sequence of str
-        The instruments, in the order every array uses (at least two: the
-        covariance model is multivariate).
+        The instruments, in the order every array uses (one or more; with
+        one, the correlation is 1 and the covariance is its GARCH variance).
     capital : float
         Starting cash; equity is cash plus positions at the last prices, and
         default VaR weights are positions' value over equity.
@@ -66,6 +66,14 @@ class EngineConfig:
         fat-fingered or unadjusted price, and a crash is what the models are
         for: raise the filter (or set None) for instruments that can move so
         far. Applies to ``update``, ``replay`` and ``warm_up``.
+    missing_prices : {"carry_forward", "refuse"}
+        What a price of NaN (or None in ``update``) means: no price that day
+        (an exchange holiday in a book across markets), so the asset's last
+        price carries forward and its return that day is 0 (the default); or
+        bad data, refused with :class:`~riskengine.errors.InvalidPrice`. Either
+        way a NaN with no earlier price (the first row of a history), or a
+        row where every asset is NaN, is refused naming it; infinities, zeros
+        and negative prices are always refused.
     hard, dynamic, execution, models
         The sections (see each class).
 
@@ -82,6 +90,7 @@ class EngineConfig:
     assets: tuple[str, ...]
     capital: float = 10_000_000.0
     max_abs_log_return: float | None = math.log(10.0)
+    missing_prices: str = "carry_forward"
     hard: HardLimits = dataclasses.field(default_factory=HardLimits)
     dynamic: DynamicLimitsConfig = dataclasses.field(default_factory=DynamicLimitsConfig)
     execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
@@ -92,8 +101,8 @@ class EngineConfig:
         if isinstance(assets, str) or not isinstance(assets, Sequence):
             raise InvalidConfig("assets", f"expected a list of names, got {type(assets).__name__}")
         assets = tuple(assets)
-        if len(assets) < 2:
-            raise InvalidConfig("assets", f"need at least two assets, got {len(assets)}")
+        if len(assets) < 1:
+            raise InvalidConfig("assets", "need at least one asset, got none")
         for i, asset in enumerate(assets):
             if not isinstance(asset, str) or not asset:
                 raise InvalidConfig(f"assets[{i}]", f"expected a non-empty string, got {asset!r}")
@@ -115,6 +124,11 @@ class EngineConfig:
             if not (math.isfinite(jump) and jump > 0):
                 raise InvalidConfig("max_abs_log_return", f"must be finite and > 0, got {jump}")
             object.__setattr__(self, "max_abs_log_return", float(jump))
+        if self.missing_prices not in ("carry_forward", "refuse"):
+            raise InvalidConfig(
+                "missing_prices",
+                f"expected 'carry_forward' or 'refuse', got {self.missing_prices!r}",
+            )
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 raise InvalidConfig(name, f"expected a {cls.__name__}")
@@ -122,7 +136,7 @@ class EngineConfig:
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> EngineConfig:
         """Build from nested mappings (a parsed TOML document), rejecting unknown keys."""
-        allowed = {"assets", "capital", "max_abs_log_return", *_SECTIONS}
+        allowed = {"assets", "capital", "max_abs_log_return", "missing_prices", *_SECTIONS}
         unknown = sorted(set(table) - allowed)
         if unknown:
             raise InvalidConfig("config", f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -134,7 +148,8 @@ class EngineConfig:
                 if not isinstance(table[name], Mapping):
                     raise InvalidConfig(name, f"expected a table, got {type(table[name]).__name__}")
                 sections[name] = section.from_mapping(table[name], field=name)
-        extra = {key: table[key] for key in ("capital", "max_abs_log_return") if key in table}
+        scalars = ("capital", "max_abs_log_return", "missing_prices")
+        extra = {key: table[key] for key in scalars if key in table}
         return cls(assets=table["assets"], **extra, **sections)
 
     @classmethod

@@ -26,19 +26,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 import statistics
 import sys
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from riskengine import snapshot
-from riskengine._time import check_nanosecond_array, to_nanoseconds
-from riskengine._validation import check_price_matrix, price_problem
+from riskengine._time import to_nanoseconds
 from riskengine.engine.config import EngineConfig
+from riskengine.engine.input_checks import InputChecks
 from riskengine.engine.model_stack import RiskModels
 from riskengine.engine.restore import check_payload, restored_config
 from riskengine.engine.snapshot_types import register_engine_types
@@ -46,8 +45,6 @@ from riskengine.engine.state import RiskHistory, RiskState
 from riskengine.errors import (
     InvalidInput,
     InvalidPrice,
-    InvalidTimestamp,
-    MissingAsset,
     UnknownAsset,
 )
 from riskengine.forecast.innovations import Innovations
@@ -73,7 +70,8 @@ SNAPSHOT_KIND = "engine"
 _FIT_RETRY_TICKS = 21
 _LARGEST = sys.float_info.max  # the update check's bound when the jump filter is off
 # 2: working orders keep their limit price, the gate its order-time tolerance (issue 17).
-SNAPSHOT_VERSION = 2
+# 3: the models keep a return window and a refit in flight (issue 13).
+SNAPSHOT_VERSION = 3
 
 
 def engine_limit_chain(config: EngineConfig) -> LimitChain:
@@ -122,6 +120,7 @@ class Engine:
         n = len(config.assets)
         hard = config.hard
         self._chain = engine_limit_chain(config)
+        self._inputs = InputChecks(config)
         self._models = RiskModels(n, config.models)
         self._controls = PreTradeControls(config.assets, hard, cash=config.capital)
         self._controls.models_ok = False
@@ -146,9 +145,9 @@ class Engine:
         subclass for bad data (the engine is unchanged) and ``RuntimeError``
         if a model fit fails.
         """
-        timestamps, prices = self._check_history(history)
+        timestamps, prices = self._inputs.history(history, self._last_ns)
         dates = history.index
-        returns = self._log_returns(
+        returns = self._inputs.log_returns(
             prices, lambda row, asset: (f"history[{asset!r}]", f" on {dates[row]} (row {row})")
         )
         if returns.shape[0] < self.config.models.min_obs:
@@ -156,6 +155,12 @@ class Engine:
                 "history",
                 f"need at least {self.config.models.min_obs + 1} rows (models.min_obs returns), "
                 f"got {prices.shape[0]}",
+            )
+        flat = np.flatnonzero(np.all(returns == returns[:1], axis=0))
+        if flat.size:
+            raise InvalidPrice(
+                f"history[{self._assets[int(flat[0])]!r}]",
+                "the price never moves over the warm-up window: no volatility to estimate",
             )
         self._models.fit(returns)
         self._pending.clear()
@@ -183,8 +188,8 @@ class Engine:
     # ------------------------------------------------------------------ streaming
     def update(self, timestamp: Any, prices: Mapping[str, float]) -> RiskState:
         """Take one tick (every asset's last price at ``timestamp``) and return the new state."""
-        ns = self._check_time(timestamp)
-        values = self._check_prices(prices)
+        ns = self._inputs.time(timestamp, self._last_ns)
+        values = self._inputs.prices(prices, self._prices)
         returns = None
         if not np.isnan(self._prices[0]):
             returns = np.log(values / self._prices)
@@ -194,7 +199,7 @@ class Engine:
             if not np.abs(returns).max() <= (_LARGEST if jump is None else jump):
                 pair = np.vstack([self._prices, values])
                 when = f" at {np.datetime64(ns, 'ns')}"
-                self._log_returns(pair, lambda row, asset: (f"prices[{asset!r}]", when))
+                self._inputs.log_returns(pair, lambda row, asset: (f"prices[{asset!r}]", when))
         # Valid: from here on the engine changes.
         self._controls.mark(ns, values.tolist())
         self._last_ns = ns
@@ -231,11 +236,13 @@ class Engine:
             regime_proba = models.regime_proba()
             mean, innovations = models.mean, models.innovations
             stressed, changepoint = models.stressed_regime, models.changepoint
+            correlation_alarm = models.correlation_alarm
         else:
             covariance = np.full((n, n), np.nan)
             regime_proba = np.full(self.config.models.n_regimes, np.nan)
             mean, innovations = np.zeros(n), Innovations("normal")
             stressed, changepoint = self.config.models.n_regimes - 1, False
+            correlation_alarm = False
         ready = bool(
             models.fitted and np.all(np.isfinite(covariance)) and np.all(np.isfinite(regime_proba))
         )
@@ -246,6 +253,7 @@ class Engine:
             var_per_gross=self._var_per_gross(covariance, positions * self._prices, innovations),
             stressed_proba=stressed_proba,
             changepoint=bool(changepoint),
+            correlation_alarm=bool(correlation_alarm),
         )
         self._previous_chain_state = self._chain_state
         limits, self._chain_state = self._chain.update(inputs, self._unbounded, self._chain_state)
@@ -266,6 +274,7 @@ class Engine:
             regime_proba=regime_proba,
             stressed_regime=stressed,
             changepoint=bool(changepoint),
+            correlation_alarm=bool(correlation_alarm),
             innovations=innovations,
             limits=Limits(limits.position, float(limits.gross), float(limits.net), limits.order),
             execution=execution,
@@ -398,12 +407,12 @@ class Engine:
         models, limits and execution parameters run through their batch paths;
         the engine ends in the same state as after T updates (to 1e-10).
         """
-        times, matrix = self._check_replay(timestamps, prices)
+        times, matrix = self._inputs.replay(timestamps, prices, self._last_ns, self._prices)
         n_steps, n = matrix.shape
         previous = self._prices[None] if not np.isnan(self._prices[0]) else None
         stacked = matrix if previous is None else np.vstack([previous, matrix])
         offset = 0 if previous is None else -1  # rows named as in `prices`
-        returns = self._log_returns(
+        returns = self._inputs.log_returns(
             stacked, lambda row, asset: (f"prices[{row + offset}][{asset!r}]", "")
         )
         first_return_step = 0 if previous is not None else 1  # step whose return is returns[0]
@@ -411,6 +420,7 @@ class Engine:
         covariance = None  # (T, N, N): the models' own array when fitted throughout
         regime_proba = np.full((n_steps, self.config.models.n_regimes), np.nan)
         changepoint = np.zeros(n_steps, dtype=bool)
+        correlation_alarm = np.zeros(n_steps, dtype=bool)
         mean = np.zeros((n_steps, n))
         stressed = np.full(n_steps, self.config.models.n_regimes - 1, dtype=np.int64)
         innovations: list[Innovations] = [Innovations("normal")] * n_steps
@@ -429,6 +439,7 @@ class Engine:
                     covariance[step:] = path.covariance
                 regime_proba[step:] = path.regime_proba
                 changepoint[step:] = path.changepoint
+                correlation_alarm[step:] = path.correlation_alarm
                 mean[step:] = path.mean
                 stressed[step:] = path.stressed_regime
                 innovations[step:] = path.innovations
@@ -475,6 +486,7 @@ class Engine:
             var_per_gross=var_per_gross,
             stressed_proba=stressed_proba,
             changepoint=changepoint,
+            correlation_alarm=correlation_alarm,
         )
         # The batch path for every step but the last, then one step: the chain state
         # before the last step is what the last state's derivation replays from.
@@ -483,6 +495,7 @@ class Engine:
             var_per_gross=float(last_inputs.var_per_gross),
             stressed_proba=float(last_inputs.stressed_proba),
             changepoint=bool(last_inputs.changepoint),
+            correlation_alarm=bool(last_inputs.correlation_alarm),
         )
         state_before_last = self._chain_state
         if n_steps > 1:
@@ -529,6 +542,7 @@ class Engine:
             regime_proba=regime_proba,
             stressed_regime=stressed,
             changepoint=changepoint,
+            correlation_alarm=correlation_alarm,
             innovations=tuple(innovations),
             position_limits=limits.position,
             gross_limits=limits.gross,
@@ -556,6 +570,7 @@ class Engine:
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> bytes:
         """The complete state as bytes in a safe format (no pickle; see riskengine.snapshot)."""
+        self._models.settle()  # a refit in flight is part of the state: wait for it
         state = self._state
         if state is not None:  # the explainer holds functions: rebuilt on restore
             state = dataclasses.replace(state, explain_limits=None)
@@ -632,150 +647,3 @@ class Engine:
             state = dataclasses.replace(state, explain_limits=explain)
         engine._state = state
         return engine
-
-    # ------------------------------------------------------------------ validation
-    def _check_time(self, timestamp: Any) -> int:
-        ns = to_nanoseconds(timestamp, field="timestamp")
-        if self._last_ns is not None and ns <= self._last_ns:
-            what = "repeats" if ns == self._last_ns else "goes backwards from"
-            raise InvalidTimestamp("timestamp", f"{ns} {what} the last update at {self._last_ns}")
-        return ns
-
-    def _log_returns(
-        self, prices: np.ndarray, name: Callable[[int, str], tuple[str, str]]
-    ) -> np.ndarray:
-        """Log returns of (T, N) usable prices, or InvalidPrice for the first unusable one.
-
-        Usable prices can still be too far apart for their ratio to be a float
-        (``1e300 / 1e-300`` overflows), or jump beyond ``max_abs_log_return``
-        (bad data): such a return is refused here, before the models see it, so
-        that no update stops half-applied. A non-finite return is reported
-        before any jump. ``name(row, asset)`` gives the error's field and a
-        suffix for the price at ``row``.
-        """
-        with np.errstate(over="ignore", divide="ignore", under="ignore"):  # refused below
-            returns = np.log(prices[1:] / prices[:-1])
-        finite = np.isfinite(returns)
-        jump = self.config.max_abs_log_return
-        if not finite.all():
-            bad = ~finite
-        elif jump is not None:
-            bad = np.abs(returns) > jump
-        else:
-            return returns
-        if not bad.any():
-            return returns
-        row, column = (int(k) for k in np.argwhere(bad)[0])
-        field, where = name(row + 1, self._assets[column])
-        before, after = float(prices[row, column]), float(prices[row + 1, column])
-        if finite[row, column]:
-            message = (
-                f"{after!r}{where} after {before!r} is a log return of "
-                f"{float(returns[row, column]):+.4g}, beyond the jump filter "
-                f"(max_abs_log_return {jump:.4g}): refused as bad data, the engine is unchanged"
-            )
-        else:
-            message = f"the log return from {before!r} to {after!r} is not a finite number{where}"
-        raise InvalidPrice(field, message)
-
-    def _check_prices(self, prices: Mapping[str, float]) -> np.ndarray:
-        if not isinstance(prices, Mapping):
-            raise InvalidPrice(
-                "prices", f"expected a mapping asset -> price, got {type(prices).__name__}"
-            )
-        for asset in prices:
-            if asset not in self._index:
-                raise UnknownAsset(f"prices[{asset!r}]", f"not one of {list(self._assets)}")
-        values = np.empty(len(self._assets))
-        for i, asset in enumerate(self._assets):
-            if asset not in prices:
-                raise MissingAsset(f"prices[{asset!r}]", "missing: every asset needs a price")
-            value = prices[asset]
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise InvalidPrice(
-                    f"prices[{asset!r}]", f"expected a number, got {type(value).__name__}"
-                )
-            value = float(value)
-            problem = price_problem(value)
-            if problem is not None:
-                raise InvalidPrice(f"prices[{asset!r}]", problem)
-            values[i] = value
-        return values
-
-    def _check_history(self, history: Any) -> tuple[np.ndarray, np.ndarray]:
-        columns = getattr(history, "columns", None)
-        if columns is None or not hasattr(history, "index"):
-            raise InvalidInput(
-                "history", f"expected a DataFrame (timestamp index), got {type(history).__name__}"
-            )
-        for name in columns:
-            if name not in self._index:
-                raise UnknownAsset(f"history[{name!r}]", f"not one of {list(self._assets)}")
-        for asset in self._assets:
-            if asset not in columns:
-                raise MissingAsset(f"history[{asset!r}]", "missing column")
-        times = self._times(history.index, "history.index")
-        frame = history[list(self._assets)]
-        for asset in self._assets:
-            self._check_numeric_column(frame[asset], history.index, asset)
-        matrix = frame.to_numpy(dtype=np.float64, na_value=np.nan)
-        check_price_matrix(matrix, self._assets, field="history", dates=list(history.index))
-        return self._check_replay(times, matrix, field="history")
-
-    @staticmethod
-    def _check_numeric_column(column: Any, index: Any, asset: str) -> None:
-        """Refuse a column holding text or booleans, naming its first such cell.
-
-        A numeric column passes at once; only one of another dtype (object,
-        string, bool) is read cell by cell, so that ``"abc"`` (which no float
-        conversion accepts) and ``"3000"`` (which one would) are both refused,
-        as :meth:`update` refuses them.
-        """
-        if column.dtype.kind in "fiu":
-            return
-        for row, value in enumerate(column.tolist()):
-            if value is None:
-                continue  # missing: NaN, refused with its date by check_price_matrix
-            if isinstance(value, str | bytes | bool) or not isinstance(value, numbers.Real):
-                raise InvalidPrice(
-                    f"history[{asset!r}]",
-                    f"expected a number, got {type(value).__name__} {value!r} on "
-                    f"{index[row]} (row {row})",
-                )
-
-    @staticmethod
-    def _times(timestamps: Any, field: str) -> np.ndarray:
-        """Int64 nanoseconds of a sequence of times, each in range, naming ``field[i]``."""
-        raw = np.asarray(timestamps)
-        if raw.dtype.kind in "Miu":  # numpy datetimes (a DatetimeIndex's values) or ints
-            return check_nanosecond_array(raw, field=field)
-        return np.array(
-            [to_nanoseconds(t, field=f"{field}[{i}]") for i, t in enumerate(timestamps)],
-            dtype=np.int64,
-        )
-
-    def _check_replay(
-        self, timestamps: Any, prices: Any, field: str = "prices"
-    ) -> tuple[np.ndarray, np.ndarray]:
-        times = self._times(timestamps, "timestamps")
-        try:
-            matrix = np.asarray(prices, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InvalidPrice(field, "expected a (T, N) array of numbers") from None
-        n = len(self._assets)
-        if matrix.ndim != 2 or matrix.shape[1] != n or matrix.shape[0] != times.size:
-            raise InvalidPrice(
-                field, f"expected shape ({times.size}, {n}) in config order, got {matrix.shape}"
-            )
-        if times.size == 0:
-            raise InvalidTimestamp("timestamps", "empty")
-        check_price_matrix(matrix, self._assets, field=field)
-        steps = np.diff(times)
-        if np.any(steps <= 0):
-            t = int(np.argmax(steps <= 0)) + 1
-            raise InvalidTimestamp(f"timestamps[{t}]", "must be strictly after the previous one")
-        if self._last_ns is not None and times[0] <= self._last_ns:
-            raise InvalidTimestamp(
-                "timestamps[0]", f"must be after the last update {self._last_ns}"
-            )
-        return times, matrix

@@ -50,10 +50,10 @@ from river.optim.base import Initializer
 from river.utils import VectorDict
 
 from riskengine.engine import config as engine_config
-from riskengine.engine import model_stack
+from riskengine.engine import model_stack, return_window
 from riskengine.engine import state as engine_state
 from riskengine.forecast import dcc, ewma, ewma_covariance, garch, innovations, learned, shrinkage
-from riskengine.regime import adaptation, bocpd, detector, hmm
+from riskengine.regime import adaptation, bocpd, correlation_alarm, detector, hmm
 from riskengine.regime import drift as regime_drift
 from riskengine.risk import account, controls, execution_params, limits, orders, pretrade
 from riskengine.snapshot import refuse, register
@@ -64,7 +64,10 @@ __all__ = ["MOVED", "register_engine_types"]
 #: Classes that moved module: new home -> the names older snapshots use for them.
 MOVED: dict[type, tuple[str, ...]] = {
     model_stack.RiskModels: ("riskengine.risk.model_stack.RiskModels",),
-    model_stack.ModelConfig: ("riskengine.risk.model_stack.ModelConfig",),
+    model_stack.ModelConfig: (
+        "riskengine.risk.model_stack.ModelConfig",
+        "riskengine.engine.model_stack.ModelConfig",  # before engine/model_config.py (issue 13)
+    ),
     innovations.Innovations: ("riskengine.risk.var.Innovations",),
     # riskengine/risk/limits.py became a package (issue 12).
     limits.Limits: ("riskengine.risk.limits.Limits",),
@@ -105,6 +108,7 @@ def _engine_classes() -> tuple[type, ...]:
         hmm.OnlineRegimeHMM,
         hmm.HMMParams,
         bocpd.BOCPD,
+        correlation_alarm.CorrelationAlarm,
         regime_drift.DriftDetector,
         detector.RegimeSwitchDetector,
         adaptation.DriftAdaptedForecaster,
@@ -121,6 +125,12 @@ def _engine_classes() -> tuple[type, ...]:
         pretrade.HardLimits,
         model_stack.RiskModels,
         model_stack.ModelConfig,
+        model_stack.PendingRefit,
+        model_stack.RefitProposal,
+        model_stack.RefitOutcome,
+        return_window.ReturnWindow,
+        dcc.DCCRefit,
+        hmm.HMMRefit,
         limits.Limits,
         limits.LimitInputs,
         limits.EmptyState,

@@ -42,6 +42,7 @@ class RiskState:
     regime_proba: np.ndarray
     stressed_regime: int
     changepoint: bool
+    correlation_alarm: bool
     innovations: Innovations
     limits: Limits
     execution: ExecutionParams
@@ -84,6 +85,14 @@ class RiskState:
         correlation = self.covariance * np.outer(scale, scale)
         np.fill_diagonal(correlation, 1.0)
         return correlation
+
+    @property
+    def average_correlation(self) -> float:
+        """The forecast's average pairwise correlation (1 for a single asset)."""
+        n = len(self.assets)
+        if n == 1:
+            return 1.0
+        return float((self.correlation.sum() - n) / (n * (n - 1)))
 
     @property
     def regime(self) -> int:
@@ -144,6 +153,8 @@ class RiskState:
                 f"trading state {self.trading_state}; models ready: {self.models_ready}",
                 f"volatility (next period): {vols}",
                 f"regime {self.regime} (probabilities {proba}); change point: {self.changepoint}",
+                f"average correlation {self.average_correlation:.2f}; "
+                f"correlation breakdown: {self.correlation_alarm}",
                 f"VaR 99 % {self.var(0.99):.4%}, ES 97.5 % {self.es(0.975):.4%} of equity "
                 f"{self.equity:,.0f}",
                 f"limits: gross {self.limits.gross:,.0f}, net {self.limits.net:,.0f}",
@@ -163,6 +174,7 @@ class RiskHistory:
     regime_proba: np.ndarray  # (T, K)
     stressed_regime: np.ndarray  # (T,)
     changepoint: np.ndarray  # (T,)
+    correlation_alarm: np.ndarray  # (T,)
     innovations: tuple[Innovations, ...]  # (T,)
     position_limits: np.ndarray  # (T, N)
     gross_limits: np.ndarray  # (T,)
@@ -191,6 +203,7 @@ class RiskHistory:
             regime_proba=self.regime_proba[t],
             stressed_regime=int(self.stressed_regime[t]),
             changepoint=bool(self.changepoint[t]),
+            correlation_alarm=bool(self.correlation_alarm[t]),
             innovations=self.innovations[t],
             limits=Limits(
                 self.position_limits[t],

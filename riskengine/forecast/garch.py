@@ -57,6 +57,8 @@ __all__ = ["GARCHParams", "OnlineGARCH", "RefitReport"]
 # for O(1) numbers, and decimal daily returns would be O(0.01).
 _SCALE = 100.0
 _BOUNDARY = 1e-9  # persistence this close to 1 is the stationarity boundary itself
+_MIN_NU = 2.05 + 1e-6  # arch's lower bound on the tail parameter (t and skewed t)
+_ROUNDING = 1e-8  # alpha, alpha + gamma above -1e-8: arch's constraints met to rounding
 
 
 def _check_tail(tail: float) -> float:
@@ -87,7 +89,13 @@ class GARCHParams:
 
     @property
     def long_run_variance(self) -> float:
-        return self.omega / (1.0 - self.persistence)
+        """``omega / (1 - persistence)``; ``inf`` for an integrated process (persistence >= 1).
+
+        :meth:`OnlineGARCH.fit` never adopts such parameters, but they can be
+        built by hand or come from elsewhere, and no formula divides by zero.
+        """
+        gap = 1.0 - self.persistence
+        return self.omega / gap if gap > 0.0 else math.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +126,21 @@ class OnlineGARCH(OnlineModel):
         Most recent returns kept for refits (bounded memory).
     min_obs : int
         Fewest returns :meth:`fit` accepts; fewer raise ``ValueError``.
+    fallback : bool
+        What :meth:`fit` does when arch fails, does not converge or lands on
+        the stationarity boundary (real data: a stale price, a short window):
+        raise ``RuntimeError`` (False), or try two other starting points and
+        then adopt fallback parameters (True; below), reported in
+        :attr:`last_refit`. Refits always keep the old parameters instead.
+
+    Notes
+    -----
+    The fallback parameters are a persistent GARCH whose long-run variance
+    is the sample variance: ``alpha = 0.05``, ``gamma = 0.05`` (GJR; else 0),
+    ``beta = 0.90``, persistence 0.975 (a half-life of about 27 days, as
+    RiskMetrics' lambda 0.94-0.97 implies), ``omega = s^2 (1 - 0.975)``, and a
+    Student-t tail with ``nu = 8`` and no skew. Not estimated: a safe start
+    that the next refit replaces once the data allow an estimate.
 
     Examples
     --------
@@ -149,6 +172,7 @@ class OnlineGARCH(OnlineModel):
         refit_every: int | None = None,
         history: int = 2520,
         min_obs: int = 250,
+        fallback: bool = False,
     ) -> None:
         if vol not in ("GARCH", "GJR"):
             raise ValueError(f"vol: expected 'GARCH' or 'GJR', got {vol!r}")
@@ -164,6 +188,9 @@ class OnlineGARCH(OnlineModel):
         )
         self.min_obs = as_int(min_obs, field="min_obs", low=50)
         self.history = as_int(history, field="history", low=self.min_obs)
+        if type(fallback) is not bool:
+            raise TypeError(f"fallback: expected a bool, got {fallback!r}")
+        self.fallback = fallback
         self._params: GARCHParams | None = None
         self._variance = float("nan")  # forecast of the next observation's variance
         self._history: deque[float] = deque(maxlen=self.history)
@@ -176,12 +203,19 @@ class OnlineGARCH(OnlineModel):
         """Estimate the parameters with arch on ``returns`` and filter to their end.
 
         ``returns`` are decimal log returns, oldest first. Raises
-        ``ValueError`` naming ``returns`` for fewer than ``min_obs`` values or
-        non-finite values, and ``RuntimeError`` if arch does not converge (the
+        ``ValueError`` naming ``returns`` for fewer than ``min_obs`` values,
+        non-finite values or no variation at all (a constant price), and,
+        without ``fallback``, ``RuntimeError`` if arch does not converge (the
         model stays as it was).
         """
         returns = self._check_returns(returns)
-        params, report = self._estimate(returns, start=None)
+        if not np.any(returns != returns[0]):
+            raise ValueError(
+                "returns: every return is the same (a constant price?): no volatility to estimate"
+            )
+        params, report = self.estimate(returns)
+        if params is None and self.fallback:
+            params, report = self._fallback(returns, report)
         if params is None:
             raise RuntimeError(f"returns: {report.message}")
         self._params = params
@@ -200,13 +234,42 @@ class OnlineGARCH(OnlineModel):
         the report says so.
         """
         self._require_fitted()
-        returns = np.fromiter(self._history, dtype=np.float64)
-        params, report = self._estimate(returns, start=self._params)
+        params, report = self.estimate(self.kept_returns(), start=self._params)
+        self.adopt(params, report)
+        return report
+
+    def estimate(
+        self,
+        returns: np.ndarray,
+        start: GARCHParams | None = None,
+        at_update: int | None = None,
+    ) -> tuple[GARCHParams | None, RefitReport]:
+        """Estimate the parameters on ``returns`` with arch; the model is not changed.
+
+        The half of a refit that takes time, and needs nothing but this
+        model's specification, the data and a warm start: a background refit
+        runs it on a copy (:meth:`adopt` is the other half). Returns ``None``
+        and a report saying why when arch fails, does not converge, or lands
+        on the stationarity boundary; never raises for those.
+
+        ``returns`` must be finite decimal returns (validated by the caller),
+        ``start`` the warm start (None: arch's own starting values), and
+        ``at_update`` the update count the report records (default: now).
+        """
+        at = self._n_updates if at_update is None else at_update
+        return self._estimate(np.asarray(returns, dtype=np.float64), start, at)
+
+    def adopt(self, params: GARCHParams | None, report: RefitReport) -> None:
+        """Take the outcome of :meth:`estimate`: new parameters, or None to keep the old ones.
+
+        The filtered variance is kept, so the next forecast continues from it;
+        the refit schedule restarts and :attr:`last_refit` is ``report``.
+        """
+        self._require_fitted()
         if params is not None:
             self._params = params
         self._since_refit = 0
         self._last_refit = report
-        return report
 
     def adapt(self) -> RefitReport:
         """A change was detected: refit now (warm-started, filtered state kept)."""
@@ -257,18 +320,30 @@ class OnlineGARCH(OnlineModel):
                 self.refit()
         return forecasts[:-1]
 
+    def variance_path(self, returns: np.ndarray) -> np.ndarray:
+        """The forecasts :meth:`replay` would make, without learning anything: length ``n + 1``.
+
+        Element ``t`` is the forecast made before ``returns[t]``, the last one
+        the forecast after them all, under the current parameters (no refit
+        inside). ``returns`` must be finite (validated by the caller).
+        """
+        self._require_fitted()
+        return self._filter(np.asarray(returns, dtype=np.float64), self._params, self._variance)
+
     def kept_returns(self) -> np.ndarray:
         """The returns kept for refits (at most ``history``), oldest first, as a new array."""
         return np.fromiter(self._history, dtype=np.float64, count=len(self._history))
 
-    def conditional_variance(self, returns: np.ndarray) -> np.ndarray:
-        """In-sample conditional variances of ``returns`` under the current parameters.
+    def conditional_variance(
+        self, returns: np.ndarray, params: GARCHParams | None = None
+    ) -> np.ndarray:
+        """In-sample conditional variances of ``returns`` under ``params`` (default: the fitted).
 
         Starts from arch's backcast, so on the fitting sample it equals arch's
         ``conditional_volatility**2``. A pure query: the model is unchanged.
         """
         returns = self._check_returns(returns, minimum=1)
-        params = self.params
+        params = self.params if params is None else params
         return self._filter(returns, params, self._initial_variance(returns, params))[:-1]
 
     # ------------------------------------------------------------------ queries
@@ -299,8 +374,16 @@ class OnlineGARCH(OnlineModel):
         horizon = as_int(horizon, field="horizon", low=1)
         params = self.params
         steps = np.arange(horizon)
-        long_run = params.long_run_variance
-        return long_run + (self._variance - long_run) * params.persistence**steps
+        persistence = params.persistence
+        if persistence < 1.0:
+            long_run = params.long_run_variance
+            return long_run + (self._variance - long_run) * persistence**steps
+        # Integrated (or explosive) parameters, which fit never adopts but a caller can
+        # build: no long-run level, so sum the recursion E[h_k+1] = omega + p E[h_k] itself.
+        powers = persistence**steps
+        return self._variance * powers + params.omega * np.concatenate(
+            [[0.0], np.cumsum(powers[:-1])]
+        )
 
     def value_at_risk(self, tail: float) -> float:
         r"""One-step Value-at-Risk at tail probability ``tail``, as a positive loss.
@@ -405,7 +488,7 @@ class OnlineGARCH(OnlineModel):
         return array
 
     def _estimate(
-        self, returns: np.ndarray, start: GARCHParams | None
+        self, returns: np.ndarray, start: GARCHParams | None, at_update: int
     ) -> tuple[GARCHParams | None, RefitReport]:
         starting = None if start is None else self._to_arch(start)
         try:
@@ -423,10 +506,10 @@ class OnlineGARCH(OnlineModel):
                 warnings.simplefilter("ignore")  # convergence is judged from the flag below
                 result = model.fit(disp="off", starting_values=starting, show_warning=False)
         except (ValueError, np.linalg.LinAlgError, RuntimeError) as error:
-            return None, RefitReport(returns.size, self._n_updates, False, f"arch failed: {error}")
+            return None, RefitReport(returns.size, at_update, False, f"arch failed: {error}")
         if result.convergence_flag != 0:
             message = f"arch did not converge (flag {result.convergence_flag}); kept parameters"
-            return None, RefitReport(returns.size, self._n_updates, False, message)
+            return None, RefitReport(returns.size, at_update, False, message)
         p = result.params
         params = GARCHParams(
             mu=float(p.get("mu", 0.0)) / _SCALE,
@@ -437,6 +520,21 @@ class OnlineGARCH(OnlineModel):
             nu=float(p["nu"] if self.dist == "t" else p["eta"]),
             lam=float(p["lambda"]) if self.dist == "skewt" else 0.0,
         )
+        if (
+            not params.omega > 0.0
+            or min(params.alpha, params.beta, params.alpha + params.gamma) < -_ROUNDING
+            or params.nu <= _MIN_NU
+        ):
+            # arch's constraint alpha + gamma >= 0 holds to rounding (-1e-17 on the boundary,
+            # harmless); far below it the variance can turn negative. On a stale price (mostly
+            # zero returns) arch's optimum can sit there, with nu on its lower bound (tails
+            # without a finite fourth moment).
+            message = (
+                f"degenerate fit (omega {params.omega:.3g}, alpha {params.alpha:.3g}, "
+                f"gamma {params.gamma:.3g}, beta {params.beta:.3g}, nu {params.nu:.3g}); "
+                "kept parameters"
+            )
+            return None, RefitReport(returns.size, at_update, False, message)
         if params.persistence >= 1.0 - _BOUNDARY:
             # arch's stationarity constraint is alpha + gamma / 2 + beta <= 1, and on real
             # data it can bind: the fit then has no long-run variance (omega / 0), which
@@ -445,8 +543,27 @@ class OnlineGARCH(OnlineModel):
                 f"boundary fit (persistence {params.persistence:.12f} >= 1 - {_BOUNDARY:g}: "
                 "no long-run variance); kept parameters"
             )
-            return None, RefitReport(returns.size, self._n_updates, False, message)
-        return params, RefitReport(returns.size, self._n_updates, True, "converged")
+            return None, RefitReport(returns.size, at_update, False, message)
+        return params, RefitReport(returns.size, at_update, True, "converged")
+
+    def _fallback(
+        self, returns: np.ndarray, failed: RefitReport
+    ) -> tuple[GARCHParams, RefitReport]:
+        """Two other starting points, then the fallback parameters (class docstring)."""
+        mu = float(returns.mean()) if self.mean == "constant" else 0.0
+        variance = float(np.mean((returns - mu) ** 2))
+        gamma = 0.05 if self.vol == "GJR" else 0.0
+        for alpha, beta in ((0.05, 0.90), (0.10, 0.80)):
+            persistence = alpha + gamma / 2.0 + beta
+            start = GARCHParams(mu, variance * (1.0 - persistence), alpha, gamma, beta, 8.0, 0.0)
+            params, report = self.estimate(returns, start=start)
+            if params is not None:
+                message = f"converged from another start after: {failed.message}"
+                return params, RefitReport(report.n_obs, report.at_update, True, message)
+        persistence = 0.05 + gamma / 2.0 + 0.90
+        params = GARCHParams(mu, variance * (1.0 - persistence), 0.05, gamma, 0.90, 8.0, 0.0)
+        message = f"fallback parameters (persistence {persistence:g}) after: {failed.message}"
+        return params, RefitReport(returns.size, failed.at_update, False, message)
 
     def _to_arch(self, params: GARCHParams) -> np.ndarray:
         values = [params.mu * _SCALE] if self.mean == "constant" else []

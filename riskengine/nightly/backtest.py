@@ -80,6 +80,7 @@ import pyarrow as pa
 
 from riskengine._validation import check_price_matrix
 from riskengine.engine import Engine, EngineConfig, RiskHistory, RiskState
+from riskengine.engine.model_stack import average_correlation
 from riskengine.errors import (
     InvalidInput,
     InvalidPrice,
@@ -134,6 +135,7 @@ def _with_state_as_last(history: RiskHistory, state: RiskState) -> RiskHistory:
         regime_proba=last(history.regime_proba, state.regime_proba),
         stressed_regime=last(history.stressed_regime, state.stressed_regime),
         changepoint=last(history.changepoint, state.changepoint),
+        correlation_alarm=last(history.correlation_alarm, state.correlation_alarm),
         innovations=(*history.innovations[:-1], state.innovations),
         position_limits=last(history.position_limits, state.limits.position),
         gross_limits=last(history.gross_limits, state.limits.gross),
@@ -327,7 +329,9 @@ class HistoryBacktest:
 
         Per day: the portfolio's 'var', 'es', 'var_ewma', 'var_historical' (with
         their level), 'realised_return' (not on the last day), 'stressed_proba',
-        'regime', 'equity'; each asset's 'price' and 'volatility'. At the last
+        'regime', 'equity', 'average_correlation' (of the forecast) and
+        'correlation_alarm' (1 on the day a breakdown was detected, else 0);
+        each asset's 'price' and 'volatility'. At the last
         day: 'correlation' and 'correlation_calm' per pair ``A|B`` (the calm
         rows are left out when no day was calm). Level is NULL where it has none.
         """
@@ -343,6 +347,8 @@ class HistoryBacktest:
             "stressed_proba",
             "regime",
             "equity",
+            "average_correlation",
+            "correlation_alarm",
             "price",
             "volatility",
             "correlation",
@@ -361,6 +367,8 @@ class HistoryBacktest:
         rows.add(as_of, "portfolio", "stressed_proba", _stressed_proba(history))
         rows.add(as_of, "portfolio", "regime", np.argmax(history.regime_proba, axis=1))
         rows.add(as_of, "portfolio", "equity", history.equity)
+        rows.add(as_of, "portfolio", "average_correlation", average_correlation(history.covariance))
+        rows.add(as_of, "portfolio", "correlation_alarm", history.correlation_alarm.astype(float))
         rows.add(as_of, assets, "price", history.prices)
         volatility = np.sqrt(np.diagonal(history.covariance, axis1=1, axis2=2))
         rows.add(as_of, assets, "volatility", volatility)

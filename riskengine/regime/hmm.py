@@ -53,7 +53,7 @@ from riskengine._validation import as_float, as_int, check_seed
 from riskengine.base import OnlineModel, check_observation, check_vector
 from riskengine.forecast.garch import RefitReport
 
-__all__ = ["HMMParams", "OnlineRegimeHMM"]
+__all__ = ["HMMParams", "HMMRefit", "OnlineRegimeHMM"]
 
 _FEATURES = ("log_square", "return_and_log_square")
 _COVARIANCES = ("full", "diag")
@@ -114,6 +114,19 @@ class HMMParams:
         return self.scale * np.exp(self.means[:, -1] / 2.0)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class HMMRefit:
+    """The outcome of :meth:`OnlineRegimeHMM.estimate_refit`.
+
+    ``params`` is None where EM was not adopted; ``order`` maps the new
+    (volatility-sorted) labels to the old ones.
+    """
+
+    params: HMMParams | None
+    report: RefitReport
+    order: tuple[int, ...]
+
+
 class OnlineRegimeHMM(OnlineModel):
     """Gaussian HMM over return features, fitted by hmmlearn, filtered one step at a time.
 
@@ -139,6 +152,10 @@ class OnlineRegimeHMM(OnlineModel):
         a finite feature.
     seed : int
         hmmlearn's ``random_state``.
+    fallback : bool
+        When EM fails in :meth:`fit`: raise ``RuntimeError`` (False), or adopt
+        its starting point, the history split into K volatility bands (True),
+        reported in :attr:`last_refit`.
 
     Examples
     --------
@@ -170,6 +187,7 @@ class OnlineRegimeHMM(OnlineModel):
         tol: float = 1e-3,
         floor: float = 1e-4,
         seed: int = 0,
+        fallback: bool = False,
     ) -> None:
         if features not in _FEATURES:
             raise ValueError(f"features: expected one of {list(_FEATURES)}, got {features!r}")
@@ -189,6 +207,9 @@ class OnlineRegimeHMM(OnlineModel):
         self.tol = as_float(tol, field="tol", low=0, low_open=True)
         self.floor = as_float(floor, field="floor", low=0, low_open=True)
         self.seed = check_seed(seed)
+        if type(fallback) is not bool:
+            raise TypeError(f"fallback: expected a bool, got {fallback!r}")
+        self.fallback = fallback
         self._params: HMMParams | None = None
         self._n_assets = 0  # 0: fitted on a 1-d series, observations are floats
         self._alpha: list[float] = []  # P(s_t | data up to t)
@@ -218,7 +239,13 @@ class OnlineRegimeHMM(OnlineModel):
             raise ValueError("data: every return is zero; the features need a scale")
         n_assets = rows.shape[1]
         features = self._feature_matrix(rows, scale)
-        params, report, _ = self._estimate(features, self._initial_guess(features), scale)
+        guess = self._initial_guess(features)
+        params, report, _ = self._estimate(features, guess, scale, self._n_updates)
+        if params is None and self.fallback:
+            # EM's own starting point: the history split into K volatility bands.
+            params = HMMParams(*guess, scale=scale)
+            message = f"fallback parameters (the starting split) after: {report.message}"
+            report = RefitReport(report.n_obs, report.at_update, False, message)
         if params is None:
             raise RuntimeError(f"data: {report.message}")
         self._n_assets = n_assets if np.ndim(data) == 2 else 0
@@ -241,14 +268,43 @@ class OnlineRegimeHMM(OnlineModel):
         """
         params = self._require_fitted()
         features = np.array(self._history, dtype=np.float64)
-        start = (params.startprob, params.transmat, params.means, params.covars)
-        new, report, order = self._estimate(features, start, params.scale)
-        if new is not None:
-            self._adopt(new)
-            self._alpha = [self._alpha[int(k)] for k in order]
+        refit = self._estimate_features(features, params, self._n_updates)
+        self.adopt_refit(refit)
+        return refit.report
+
+    def estimate_refit(
+        self, data: np.ndarray, start: HMMParams, at_update: int | None = None
+    ) -> HMMRefit:
+        """Run EM on ``data`` (returns, as :meth:`fit` takes them) from ``start``; no change here.
+
+        The slow half of :meth:`refit`, a function of this model's
+        specification and its arguments only, so a background refit can run
+        it on a copy (:meth:`adopt_refit` is the fast half). The features use
+        ``start.scale``, so on the kept returns they equal the kept features
+        exactly. Failures are reported, never raised.
+        """
+        rows = self._check_data(data, minimum=1, field="data")
+        at = self._n_updates if at_update is None else at_update
+        return self._estimate_features(self._feature_matrix(rows, start.scale), start, at)
+
+    def adopt_refit(self, refit: HMMRefit) -> None:
+        """Take the outcome of :meth:`estimate_refit`; the probabilities follow their states."""
+        self._require_fitted()
+        if refit.params is not None:
+            if refit.params.means.shape != self._params.means.shape:
+                raise ValueError(
+                    f"refit: parameters of shape {refit.params.means.shape}, "
+                    f"the model's are {self._params.means.shape}"
+                )
+            self._adopt(refit.params)
+            self._alpha = [self._alpha[int(k)] for k in refit.order]
         self._since_refit = 0
-        self._last_refit = report
-        return report
+        self._last_refit = refit.report
+
+    def _estimate_features(self, features: np.ndarray, start: HMMParams, at: int) -> HMMRefit:
+        guess = (start.startprob, start.transmat, start.means, start.covars)
+        new, report, order = self._estimate(features, guess, start.scale, at)
+        return HMMRefit(new, report, tuple(int(k) for k in order))
 
     # ------------------------------------------------------------------ online
     def update(self, x: Any) -> None:
@@ -448,7 +504,7 @@ class OnlineRegimeHMM(OnlineModel):
         return np.full(k, 1.0 / k), transmat, means, covars
 
     def _estimate(
-        self, features: np.ndarray, start: tuple[np.ndarray, ...], scale: float
+        self, features: np.ndarray, start: tuple[np.ndarray, ...], scale: float, at: int
     ) -> tuple[HMMParams | None, RefitReport, np.ndarray]:
         """EM from ``start``; returns sorted parameters (or None), a report, the sort order."""
         n = features.shape[0]
@@ -476,7 +532,7 @@ class OnlineRegimeHMM(OnlineModel):
                 warnings.simplefilter("ignore")  # convergence is judged from the history below
                 model.fit(features)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
-            report = RefitReport(n, self._n_updates, False, f"hmmlearn failed: {error}")
+            report = RefitReport(n, at, False, f"hmmlearn failed: {error}")
             return None, report, identity
         # hmmlearn's monitor_.converged is also True when EM merely ran out of
         # iterations, so the last log-likelihood gain is checked directly.
@@ -486,12 +542,12 @@ class OnlineRegimeHMM(OnlineModel):
                 f"hmmlearn EM did not converge in {self.n_iter} iterations "
                 f"(last gain {gains[-1] if gains.size else float('nan'):.3g}); kept parameters"
             )
-            return None, RefitReport(n, self._n_updates, False, message), identity
+            return None, RefitReport(n, at, False, message), identity
         fitted = [model.startprob_, model.transmat_, model.means_, model.covars_]
         problem = _degeneracy(*fitted)
         if problem:
             message = f"hmmlearn returned degenerate parameters ({problem}); kept parameters"
-            return None, RefitReport(n, self._n_updates, False, message), identity
+            return None, RefitReport(n, at, False, message), identity
         order = np.argsort(model.means_[:, -1], kind="stable")
         transmat = np.maximum(model.transmat_[np.ix_(order, order)], _MIN_TRANSITION)
         startprob = np.maximum(model.startprob_[order], _MIN_TRANSITION)
@@ -502,7 +558,7 @@ class OnlineRegimeHMM(OnlineModel):
             covars=model.covars_[order],
             scale=scale,
         )
-        return params, RefitReport(n, self._n_updates, True, "converged"), order
+        return params, RefitReport(n, at, True, "converged"), order
 
     def _adopt(self, params: HMMParams) -> None:
         """Take new parameters and precompute the hot path's constants."""

@@ -52,6 +52,7 @@ FIGURES = (
     "price_volatility",
     "var_exceptions",
     "correlation",
+    "correlation_breakdown",
     "limits",
     "scenario_losses",
     "execution_is",
@@ -157,6 +158,16 @@ def write_report(store: Store, run_id: str, directory: str | os.PathLike[str]) -
             "no pair correlation rows in risk_metrics",
             lambda: figures.correlation(data.correlations(store, run_id, run.assets)),
         ),
+        "correlation_breakdown": (
+            "Correlation breakdown",
+            "The forecast average pairwise correlation over time, with the days a correlation "
+            "breakdown was detected marked by dashed red lines",
+            "The average pairwise correlation of the engine's forecast for the next day. Dashed "
+            "red: a correlation breakdown alarm (the average jumped above its half-year level), "
+            "which tightens the limits; stressed days shaded.",
+            "no average_correlation rows in risk_metrics",
+            lambda: figures.correlation_breakdown(portfolio),
+        ),
         "limits": (
             "Limits",
             "Gross and net portfolio limits (top) and per-asset position limits (bottom) over time",
@@ -204,6 +215,7 @@ def write_report(store: Store, run_id: str, directory: str | os.PathLike[str]) -
         ("var_exceptions", *figure_html["var_exceptions"]),
         ("backtests", "VaR backtests", html.backtests_table(data.backtest_rows(store, run_id))),
         ("correlation", *figure_html["correlation"]),
+        ("correlation_breakdown", *figure_html["correlation_breakdown"]),
         ("limits", *figure_html["limits"]),
         ("scenario_losses", *figure_html["scenario_losses"]),
         (

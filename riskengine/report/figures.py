@@ -168,6 +168,30 @@ def price_volatility(
     return figure
 
 
+def correlation_breakdown(portfolio: pd.DataFrame) -> Figure | None:
+    """The forecast's average pairwise correlation over time, correlation alarms marked."""
+    if "average_correlation" not in portfolio:
+        return None
+    average = portfolio["average_correlation"].dropna()
+    if average.empty:
+        return None
+    figure = _new_figure(11, 3.8)
+    ax = figure.subplots()
+    ax.plot(average.index, average.to_numpy(), color="C0", lw=1.3, label="average correlation")
+    alarms = portfolio.get("correlation_alarm")
+    days = [] if alarms is None else alarms.index[alarms.fillna(0.0).to_numpy() > 0.5]
+    for k, day in enumerate(days):
+        label = f"correlation breakdown ({len(days)})" if k == 0 else None
+        ax.axvline(day, color="C3", lw=1.0, ls="--", label=label)
+    ax.set_ylabel("average pairwise correlation")
+    ax.set_title("Forecast average correlation and correlation breakdown alarms")
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.85)
+    ax.grid(alpha=0.3)
+    _shade_stressed((ax,), portfolio.get("stressed_proba"))
+    _date_axis(ax)
+    return figure
+
+
 def var_exceptions(var: pd.DataFrame, realised: pd.Series | None) -> Figure | None:
     if var.empty:
         return None

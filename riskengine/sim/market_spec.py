@@ -129,7 +129,10 @@ class MarketSpec:
             object.__setattr__(self, "initial_variance_scale", np.ones(shape))
         else:
             scale = as_array(
-                self.initial_variance_scale, field="initial_variance_scale", shape=shape, low=0,
+                self.initial_variance_scale,
+                field="initial_variance_scale",
+                shape=shape,
+                low=0,
                 low_open=True,
             )
             object.__setattr__(self, "initial_variance_scale", scale)

@@ -45,7 +45,6 @@ class DecodeError(Exception):
         self.path: list[Any] = []
 
 
-
 def _field(node: dict[str, Any], name: str, kinds: type | tuple[type, ...]) -> Any:
     value = node.get(name, MISSING)
     if value is MISSING:
@@ -313,7 +312,6 @@ _DECODERS: dict[str, Callable[[_Decoder, dict[str, Any]], Any]] = {
     "custom": _Decoder._custom,
     "obj": _Decoder._object,
 }
-
 
 
 def decode(root: Any, read_member: Callable[[str], bytes]) -> tuple[Any, set[str]]:

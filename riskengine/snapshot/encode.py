@@ -55,7 +55,6 @@ class _DumpError(Exception):
         self.path: list[Any] = []
 
 
-
 def _nonfinite(value: float) -> dict[str, Any]:
     if value != value:
         bits = struct.unpack("<Q", struct.pack("<d", value))[0]
@@ -302,7 +301,6 @@ def _numpy_scalar(value: np.generic) -> dict[str, Any]:
             return node
     node["hex"] = value.tobytes().hex()
     return node
-
 
 
 def encode(obj: Any) -> tuple[Any, list[bytes]]:

@@ -73,15 +73,20 @@ class StoreReads:
         return {table: found.get(table, 0) for table in TABLES}
 
     def read_portfolio(self, run_id: str) -> pa.Table:
-        """The book per day: ``as_of, equity, stressed_proba, realised_return``, by ``as_of``."""
+        """The book per day, by ``as_of``: ``as_of, equity, stressed_proba, realised_return,
+        average_correlation, correlation_alarm`` (NULL where the run has no such row)."""
         return self._select(
             """SELECT as_of,
                       max(value) FILTER (WHERE metric = 'equity') AS equity,
                       max(value) FILTER (WHERE metric = 'stressed_proba') AS stressed_proba,
-                      max(value) FILTER (WHERE metric = 'realised_return') AS realised_return
+                      max(value) FILTER (WHERE metric = 'realised_return') AS realised_return,
+                      max(value) FILTER (WHERE metric = 'average_correlation')
+                          AS average_correlation,
+                      max(value) FILTER (WHERE metric = 'correlation_alarm') AS correlation_alarm
                FROM risk_metrics
                WHERE run_id = ? AND scope = 'portfolio'
-                 AND metric IN ('equity', 'stressed_proba', 'realised_return')
+                 AND metric IN ('equity', 'stressed_proba', 'realised_return',
+                                'average_correlation', 'correlation_alarm')
                GROUP BY as_of ORDER BY as_of""",
             [run_id],
         )

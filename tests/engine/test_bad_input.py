@@ -24,7 +24,7 @@ from riskengine.errors import (
     UnknownAsset,
 )
 from riskengine.risk.orders import Fill, Order
-from tests.engine.conftest import LIVE, ticks
+from tests.engine.conftest import LIVE, WARM, ticks
 
 STAMP, PRICES = ticks(0, 1)[0]
 
@@ -32,8 +32,8 @@ STAMP, PRICES = ticks(0, 1)[0]
 @pytest.mark.parametrize(
     ("timestamp", "prices", "error", "field"),
     [
-        (STAMP, PRICES | {"SPX": math.nan}, InvalidPrice, "prices['SPX']"),
         (STAMP, PRICES | {"SPX": math.inf}, InvalidPrice, "prices['SPX']"),
+        (STAMP, {"SPX": math.nan, "NDX": None}, InvalidPrice, "prices"),
         (STAMP, PRICES | {"NDX": 0.0}, InvalidPrice, "prices['NDX']"),
         (STAMP, PRICES | {"NDX": -3.0}, InvalidPrice, "prices['NDX']"),
         (STAMP, PRICES | {"NDX": "3000"}, InvalidPrice, "prices['NDX']"),
@@ -206,7 +206,7 @@ def test_replay_rejects_bad_histories_without_changing_anything(engine: Engine) 
     times, prices = frame.index.to_numpy(), frame.to_numpy()
     before = engine.snapshot()
     bad_price = prices.copy()
-    bad_price[3, 1] = np.nan
+    bad_price[3, 1] = np.inf
     with pytest.raises(InvalidPrice, match=r"^prices\[3\]\['NDX'\]"):
         engine.replay(times, bad_price)
     with pytest.raises(InvalidTimestamp, match=r"^timestamps\[5\]"):
@@ -219,7 +219,7 @@ def test_replay_rejects_bad_histories_without_changing_anything(engine: Engine) 
 @pytest.mark.parametrize(
     ("table", "field"),
     [
-        ({"assets": ["SPX"]}, "assets"),
+        ({"assets": []}, "assets"),
         ({"assets": ["SPX", "SPX"]}, "assets"),
         ({"assets": ["SPX", "NDX"], "capital": 0}, "capital"),
         ({"assets": ["SPX", "NDX"], "limits": {}}, "config"),
@@ -295,7 +295,7 @@ def test_random_interleavings_never_breach_hard_limits(warm_blob: bytes, actions
         if kind == "tick":
             stamp, prices = live[step]
             bad = {
-                "nan": prices | {"SPX": math.nan},
+                "nan": prices | {"SPX": math.inf},
                 "zero": prices | {"NDX": 0.0},
                 "missing": {"SPX": prices["SPX"]},
             }
@@ -369,3 +369,44 @@ def test_random_interleavings_never_breach_hard_limits(warm_blob: bytes, actions
                 approved.pop(0)
         elif kind == "halt":
             engine.halt("test") if action[1] else engine.resume()
+
+
+def test_a_day_without_a_price_carries_the_last_price_forward(engine: Engine) -> None:
+    """An exchange holiday: NaN or None means no price today, and the return is 0 (issue 13)."""
+    (stamp, prices), (later, then) = ticks(0, 2)
+    last = engine.state.prices.copy()
+    state = engine.update(stamp, prices | {"NDX": None})
+    assert state.prices[1] == last[1] and state.prices[0] == prices["SPX"]
+    assert state.models_ready
+    state = engine.update(later, then | {"SPX": math.nan})
+    assert state.prices[0] == prices["SPX"]
+
+
+def test_replay_and_warm_up_carry_missing_days_the_same_way(warm_blob: bytes) -> None:
+    frame = LIVE.iloc[:30].copy()
+    frame.iloc[[3, 4], 1] = np.nan  # two holidays for NDX
+    frame.iloc[10, 0] = np.nan
+    looped, batch = Engine.restore(warm_blob), Engine.restore(warm_blob)
+    for stamp, row in zip(frame.index, frame.to_dict("records"), strict=True):
+        state = looped.update(stamp, row)
+    history = batch.replay(frame.index.to_numpy(), frame.to_numpy())
+    np.testing.assert_allclose(history.covariance[-1], state.covariance, rtol=1e-10)
+    assert history.prices[4, 1] == history.prices[2, 1] == frame.iloc[2, 1]
+    warm = WARM.copy()
+    warm.iloc[100:103, 0] = np.nan
+    Engine(EngineConfig(assets=["SPX", "NDX"])).warm_up(warm)  # no error
+    warm.iloc[0, 0] = np.nan  # nothing earlier to carry
+    with pytest.raises(InvalidPrice, match=r"^history\['SPX'\]: no price \(NaN\) and no earlier"):
+        Engine(EngineConfig(assets=["SPX", "NDX"])).warm_up(warm)
+
+
+def test_missing_prices_refuse_makes_a_nan_an_error() -> None:
+    engine = Engine(EngineConfig(assets=["SPX", "NDX"], missing_prices="refuse"))
+    engine.warm_up(WARM)
+    stamp, prices = ticks(0, 1)[0]
+    before = engine.snapshot()
+    with pytest.raises(InvalidPrice, match=r"^prices\['SPX'\]"):
+        engine.update(stamp, prices | {"SPX": math.nan})
+    assert engine.snapshot() == before
+    with pytest.raises(InvalidConfig, match=r"^missing_prices"):
+        EngineConfig(assets=["SPX"], missing_prices="ignore")

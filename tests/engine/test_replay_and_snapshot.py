@@ -136,6 +136,11 @@ def _rewrite_state(blob: bytes, old: bytes, new: bytes) -> bytes:
     ("now", "before"),
     [
         (b"riskengine.engine.model_stack.", b"riskengine.risk.model_stack."),
+        (
+            b"riskengine.engine.model_config.ModelConfig",
+            b"riskengine.engine.model_stack.ModelConfig",
+        ),
+        (b"riskengine.engine.model_config.ModelConfig", b"riskengine.risk.model_stack.ModelConfig"),
         (b"riskengine.forecast.innovations.Innovations", b"riskengine.risk.var.Innovations"),
     ],
 )
@@ -158,10 +163,10 @@ def test_snapshots_of_another_version_or_kind_or_garbage_are_refused(warm_blob: 
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "manifest.json":
-                data = data.replace(b'"version": 2', b'"version": 1')
+                data = data.replace(b'"version": 3', b'"version": 2')
             out.writestr(item, data)
-    # Version 1 kept no limit price with working orders: refused, naming both versions.
-    with pytest.raises(InvalidSnapshot, match=r"^version: expected 2, the snapshot has version 1"):
+    # Version 2 kept no return window or refit in flight: refused, naming both versions.
+    with pytest.raises(InvalidSnapshot, match=r"^version: expected 3, the snapshot has version 2"):
         Engine.restore(archive.getvalue())
 
 

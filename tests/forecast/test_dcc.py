@@ -113,7 +113,7 @@ def test_portfolio_variance() -> None:
     ("returns", "message"),
     [
         (STOCKS[:100], "returns: need at least 250 rows"),
-        (STOCKS[:300, :1], r"returns: expected shape \(T, N >= 2\)"),
+        (STOCKS[:300, 0], r"returns: expected shape \(T, N >= 1\)"),
         (
             np.where(np.arange(300)[:, None] == 7, np.nan, STOCKS[:300]),
             "returns: must all be finite",
@@ -135,3 +135,54 @@ def test_bad_hyper_parameters_are_named() -> None:
 def test_update_before_fit_is_refused() -> None:
     with pytest.raises(RuntimeError, match="fit"):
         OnlineDCC().update(np.zeros(3))
+
+
+def test_the_blend_moves_the_average_correlation_within_days_and_stays_positive_definite() -> None:
+    """A market-wide shock: the fast equicorrelation moves, the fitted DCC barely does."""
+    plain = OnlineDCC(vol="GJR").fit(STOCKS[:600])
+    blended = OnlineDCC(vol="GJR", blend=0.5, blend_halflife=10).fit(STOCKS[:600])
+    before = plain.average_correlation()[0], blended.average_correlation()[1]
+    shock = -0.03 * np.ones(STOCKS.shape[1])  # every stock falls 3 % together, five days running
+    for _ in range(5):
+        plain.update(shock)
+        blended.update(shock)
+    slow_move = plain.average_correlation()[0] - before[0]
+    fast_move = blended.average_correlation()[1] - before[1]
+    assert fast_move > 0.15 and fast_move > 5 * slow_move
+    rho = lambda r: (r.sum() - len(r)) / (len(r) * (len(r) - 1))  # noqa: E731
+    assert rho(blended.correlation()) > rho(plain.correlation()) + 0.05
+    assert np.linalg.eigvalsh(blended.covariance()).min() > 0
+    np.testing.assert_array_equal(np.diag(blended.correlation()), 1.0)
+
+
+def test_the_blend_is_a_convex_mix_of_the_dcc_and_the_equicorrelation() -> None:
+    model = OnlineDCC(blend=0.3, blend_halflife=5).fit(STOCKS[:400])
+    slow, fast = model.average_correlation()
+    plain = OnlineDCC(blend=0.0).fit(STOCKS[:400])
+    n = STOCKS.shape[1]
+    expected = 0.7 * plain.correlation() + 0.3 * (fast + (1 - fast) * np.eye(n))
+    np.testing.assert_allclose(model.correlation(), expected, rtol=1e-12)
+    assert slow == pytest.approx(plain.average_correlation()[0], rel=1e-12)
+    np.testing.assert_allclose(model.forecast(1)[0], model.covariance(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"blend": 1.0}, "blend"),
+        ({"blend": -0.1}, "blend"),
+        ({"blend_halflife": 0.5}, "blend_halflife"),
+    ],
+)
+def test_bad_blend_settings_are_refused_naming_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{field}"):
+        OnlineDCC(**kwargs)
+
+
+def test_one_asset_has_correlation_one_and_the_garch_variance() -> None:
+    model = OnlineDCC(vol="GJR", blend=0.5).fit(STOCKS[:400, :1])
+    model.update(STOCKS[400, :1])
+    np.testing.assert_array_equal(model.correlation(), [[1.0]])
+    assert model.covariance()[0, 0] == model.garch[0].variance()
+    assert model.params.a == model.params.b == 0.0
+    assert model.average_correlation() == (1.0, 1.0)

@@ -149,6 +149,10 @@ def _risk_metrics(as_of: np.ndarray, assets: Sequence[str], market: dict, rng) -
     regime = (market["proba"] > 0.5).astype(np.float64)
     parts.append(_long(as_of, "portfolio", "regime", None, regime))
     parts.append(_long(as_of, "portfolio", "equity", None, equity))
+    parts.append(_long(as_of, "portfolio", "average_correlation", None, rho))
+    # An alarm on the first day of each stressed spell, when the correlation jumps.
+    alarm = np.diff(rho, prepend=rho[0]) > 0
+    parts.append(_long(as_of, "portfolio", "correlation_alarm", None, alarm.astype(np.float64)))
     for i, asset in enumerate(assets):
         parts.append(_long(as_of, asset, "price", None, market["prices"][:, i]))
         parts.append(_long(as_of, asset, "volatility", None, market["forecast_vol"][:, i]))

@@ -267,7 +267,8 @@ def test_tables_conform_to_the_store(result: HistoryBacktest, stored) -> None:
         assert counts[name] == table.num_rows
         assert store.row_counts("r1")[name] == table.num_rows
     steps, n = len(result.dates), 3
-    per_day = 3 * len(LEVELS) + 1 + 3  # var, var_ewma, var_historical; es; proba, regime, equity
+    # var, var_ewma, var_historical; es; proba, regime, equity; average_correlation, its alarm
+    per_day = 3 * len(LEVELS) + 1 + 3 + 2
     expected = steps * (per_day + 2 * n) + (steps - 1) + 2 * 3  # + realised, + 3 pairs x 2
     assert tables["risk_metrics"].num_rows == expected
     assert tables["limits"].num_rows == steps * (2 * n + 2)
@@ -284,6 +285,7 @@ def test_tables_conform_to_the_store(result: HistoryBacktest, stored) -> None:
         )
     )
     assert metrics["realised_return"] == steps - 1 and metrics["regime"] == steps
+    assert metrics["average_correlation"] == metrics["correlation_alarm"] == steps
     assert metrics["var"] == metrics["es"] == 0  # VaR and ES rows carry their level
     pairs = rows(
         store,

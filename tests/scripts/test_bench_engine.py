@@ -27,6 +27,7 @@ def test_bench_engine_prints_one_json_object() -> None:
         "memory_growth_mb",
     ):
         assert report[key] > 0 or key == "memory_growth_mb", key
+    assert report["update_p99_during_refit_us"] > 0 and report["updates_during_refit"] > 0
     assert report["assets"] == 10
     assert report["replay_max_relative_difference"] < 1e-10
     assert set(report["meets_targets"]) == set(report["targets"])

@@ -10,6 +10,7 @@ model outputs of one step (:class:`LimitInputs`) and the limits so far
 :func:`var_budget`             :math:`G = N = V / v`, ``v`` the VaR per unit of gross (builds)
 :func:`regime_haircut`         every limit :math:`\times\,(1 - (1 - h)\, p_{\text{stressed}})`
 :func:`changepoint_tighten`    :math:`\times\,c` on a change point, back to 1 linearly in R steps
+:func:`correlation_tighten`    the same on a correlation breakdown alarm
 :func:`clamp`                  :math:`\min(\max(x, \text{floor}), \text{ceiling})`
 :func:`smooth`                 EMA; by default tightening at once and loosening smoothed
 :func:`clamp_to_hard_limits`   :math:`\min(x, \text{hard})`
@@ -77,6 +78,7 @@ from riskengine.risk.limits.transforms import (
     changepoint_tighten,
     clamp,
     clamp_to_hard_limits,
+    correlation_tighten,
     regime_haircut,
     unit_gross_var,
     unit_gross_var_at,
@@ -108,6 +110,7 @@ __all__ = [
     "changepoint_tighten",
     "clamp",
     "clamp_to_hard_limits",
+    "correlation_tighten",
     "limit_chain",
     "regime_haircut",
     "smooth",

@@ -32,8 +32,12 @@ def _check_batch(inputs: LimitInputs, limits: Limits) -> tuple[LimitInputs, Limi
         np.asarray(inputs.var_per_gross, dtype=np.float64),
         np.asarray(inputs.stressed_proba, dtype=np.float64),
         np.asarray(inputs.changepoint, dtype=bool),
+        # Not given (the default False) on a batch: no alarm on any step.
+        np.asarray(inputs.correlation_alarm, dtype=bool)
+        if np.ndim(inputs.correlation_alarm)
+        else np.zeros(n_steps, dtype=bool) | bool(inputs.correlation_alarm),
     )
-    for field in ("var_per_gross", "stressed_proba", "changepoint"):
+    for field in ("var_per_gross", "stressed_proba", "changepoint", "correlation_alarm"):
         if getattr(checked, field).shape != (n_steps,):
             shape = getattr(checked, field).shape
             raise InvalidInput(field, f"expected shape ({n_steps},), got {shape}")

@@ -123,7 +123,7 @@ class LimitDerivation:
     >>> print(derivation.change_from(before, assets=["AAPL"])[0])
     position[AAPL] 1.2M -> 984k: regime_haircut x0.82
     >>> print(derivation.summary(assets=["AAPL"]))
-    Limit derivation: P(stressed) = 0.36, change point: no, VaR per gross = 2.000%
+    Limit derivation: P(stressed) = 0.36, change point: no, correlation alarm: no, VaR ... = 2.000%
     limit           input            vol_target  var_budget  regime_haircut  smooth  final
     position[AAPL]  sigma 1.80%      1.2M        .           984k            .       984k
     gross           VaR/gross 2.00%  .           2.5M        2.05M           .       2.05M
@@ -243,6 +243,7 @@ class LimitDerivation:
         header = (
             f"Limit derivation: P(stressed) = {float(inputs.stressed_proba):.2f}, "
             f"change point: {'yes' if inputs.changepoint else 'no'}, "
+            f"correlation alarm: {'yes' if inputs.correlation_alarm else 'no'}, "
             f"VaR per gross = {var_per_gross:.3%}"
         )
         sigma = [f"sigma {v:.2%}" if np.isfinite(v) else f"sigma {v}" for v in volatility]

@@ -1,7 +1,7 @@
 """The engine's standard limit chain and its configuration.
 
 :func:`limit_chain` builds ``vol_target -> var_budget -> regime_haircut ->
-changepoint_tighten -> clamp -> smooth -> hard_limits`` from a
+changepoint_tighten -> correlation_tighten -> clamp -> smooth -> hard_limits`` from a
 :class:`DynamicLimitsConfig` and the hard notional limits (a
 :class:`~riskengine.risk.limits.types.Limits`). Why this order: see
 :mod:`riskengine.risk.limits`.
@@ -24,6 +24,7 @@ from riskengine.risk.limits.transforms import (
     changepoint_tighten,
     clamp,
     clamp_to_hard_limits,
+    correlation_tighten,
     regime_haircut,
     var_budget,
     vol_target,
@@ -61,8 +62,12 @@ class DynamicLimitsConfig:
         Limit multiplier when the stressed regime is certain, in (0, 1].
     changepoint_factor : float
         Limit multiplier on a change point, in (0, 1].
+    correlation_factor : float
+        Limit multiplier on a correlation breakdown alarm, in (0, 1] (1: the
+        alarm is reported but does not move the limits). 0.5, as for a change
+        point: not tuned.
     recovery_steps : int
-        Steps back to x1 after a change point, >= 1.
+        Steps back to x1 after a change point or a correlation alarm, >= 1.
     halflife_steps : float
         Smoothing halflife in steps, >= 1.
     smoothing_mode : {"asymmetric", "symmetric"}
@@ -87,6 +92,7 @@ class DynamicLimitsConfig:
     var_level: float = 0.99
     stressed_floor: float = 0.5
     changepoint_factor: float = 0.5
+    correlation_factor: float = 0.5
     recovery_steps: int = 20
     halflife_steps: float = 5.0
     smoothing_mode: str = "asymmetric"
@@ -102,6 +108,7 @@ class DynamicLimitsConfig:
             "var_level": (as_float, {"low": 0.5, "high": 1, "low_open": True, "high_open": True}),
             "stressed_floor": (as_float, {**positive, "high": 1}),
             "changepoint_factor": (as_float, {**positive, "high": 1}),
+            "correlation_factor": (as_float, {**positive, "high": 1}),
             "recovery_steps": (as_int, {"low": 1}),
             "halflife_steps": (as_float, {"low": 1}),
             "ceiling_fraction": (as_float, {**positive, "high": 1}),
@@ -130,7 +137,7 @@ def limit_chain(config: DynamicLimitsConfig, hard: Limits) -> LimitChain:
     """The engine's standard chain.
 
     ``vol_target -> var_budget -> regime_haircut -> changepoint_tighten ->
-    clamp -> smooth -> hard_limits`` (why this order: see
+    correlation_tighten -> clamp -> smooth -> hard_limits`` (why this order: see
     :mod:`riskengine.risk.limits`). The clamp's floor and ceiling are
     ``floor_fraction`` and ``ceiling_fraction`` times the hard limits.
 
@@ -147,8 +154,8 @@ def limit_chain(config: DynamicLimitsConfig, hard: Limits) -> LimitChain:
     >>> hard = Limits(np.array([1e6, 1e6]), 2e6, 1e6, 2e5)
     >>> rules = limit_chain(DynamicLimitsConfig(risk_budget=1e4, var_budget=1e5), hard)
     >>> rules.names  # doctest: +NORMALIZE_WHITESPACE
-    ('vol_target', 'var_budget', 'regime_haircut', 'changepoint_tighten', 'clamp', 'smooth',
-     'hard_limits')
+    ('vol_target', 'var_budget', 'regime_haircut', 'changepoint_tighten',
+     'correlation_tighten', 'clamp', 'smooth', 'hard_limits')
     """
     if not isinstance(config, DynamicLimitsConfig):
         raise InvalidConfig("config", f"expected DynamicLimitsConfig, got {type(config).__name__}")
@@ -162,6 +169,7 @@ def limit_chain(config: DynamicLimitsConfig, hard: Limits) -> LimitChain:
         var_budget(config.var_budget),
         regime_haircut(config.stressed_floor),
         changepoint_tighten(config.changepoint_factor, config.recovery_steps),
+        correlation_tighten(config.correlation_factor, config.recovery_steps),
         clamp(hard.scaled(config.floor_fraction), hard.scaled(config.ceiling_fraction)),
         smooth(config.halflife_steps, mode=config.smoothing_mode),  # type: ignore[arg-type]
         clamp_to_hard_limits(hard),

@@ -40,6 +40,7 @@ __all__ = [
     "changepoint_tighten",
     "clamp",
     "clamp_to_hard_limits",
+    "correlation_tighten",
     "regime_haircut",
     "unit_gross_var",
     "unit_gross_var_at",
@@ -358,9 +359,15 @@ def _changepoint_init(recovery_steps: int, n_assets: int) -> ChangepointState:
 
 
 def _changepoint_update(
-    factor: float, recovery_steps: int, inputs: LimitInputs, limits: Limits, state: Any
+    signal: str,
+    factor: float,
+    recovery_steps: int,
+    inputs: LimitInputs,
+    limits: Limits,
+    state: Any,
 ) -> tuple[Limits, Any]:
-    steps = 0 if inputs.changepoint else min(state.steps_since_change + 1, recovery_steps)
+    fired = getattr(inputs, signal)
+    steps = 0 if fired else min(state.steps_since_change + 1, recovery_steps)
     if steps >= recovery_steps:
         return limits, ChangepointState(steps)
     multiplier = factor + (1.0 - factor) * steps / recovery_steps
@@ -368,9 +375,14 @@ def _changepoint_update(
 
 
 def _changepoint_batch(
-    factor: float, recovery_steps: int, inputs: LimitInputs, limits: Limits, state: Any
+    signal: str,
+    factor: float,
+    recovery_steps: int,
+    inputs: LimitInputs,
+    limits: Limits,
+    state: Any,
 ) -> tuple[Limits, Any]:
-    changepoint = np.asarray(inputs.changepoint, dtype=bool)
+    changepoint = np.asarray(getattr(inputs, signal), dtype=bool)
     if changepoint.size == 0:
         return limits, state
     index = np.arange(changepoint.size)
@@ -384,17 +396,26 @@ def _changepoint_batch(
 
 
 def _changepoint_describe(
-    factor: float, recovery_steps: int, inputs: LimitInputs, state: Any
+    signal: str, factor: float, recovery_steps: int, inputs: LimitInputs, state: Any
 ) -> str:
+    what = _SIGNALS[signal]
     steps = state.steps_since_change
     if steps >= recovery_steps:
-        return f"x1 (no change point in the last {recovery_steps} steps)"
+        return f"x1 (no {what} in the last {recovery_steps} steps)"
     multiplier = factor + (1.0 - factor) * steps / recovery_steps
-    return f"x{multiplier:.3f} (change point {steps} step(s) ago; x1 again after {recovery_steps})"
+    return f"x{multiplier:.3f} ({what} {steps} step(s) ago; x1 again after {recovery_steps})"
+
+
+# The boolean inputs a tightening can follow, as a derivation names them.
+_SIGNALS = {"changepoint": "change point", "correlation_alarm": "correlation breakdown"}
 
 
 def changepoint_tighten(
-    factor: float, recovery_steps: int, *, name: str = "changepoint_tighten"
+    factor: float,
+    recovery_steps: int,
+    *,
+    name: str = "changepoint_tighten",
+    signal: str = "changepoint",
 ) -> LimitTransform:
     r"""Tighten on a detected change point, then recover linearly while the models re-adapt.
 
@@ -417,6 +438,9 @@ def changepoint_tighten(
         :math:`R` >= 1.
     name : str
         The stage's name in a derivation.
+    signal : {"changepoint", "correlation_alarm"}
+        The :class:`LimitInputs` flag that triggers it (see
+        :func:`correlation_tighten`).
 
     Examples
     --------
@@ -432,13 +456,39 @@ def changepoint_tighten(
     """
     factor = config_value(as_float, factor, "factor", low=0, high=1, low_open=True)
     recovery_steps = config_value(as_int, recovery_steps, "recovery_steps", low=1)
+    if signal not in _SIGNALS:
+        raise InvalidConfig("signal", f"expected one of {list(_SIGNALS)}, got {signal!r}")
     return LimitTransform(
         stage_name(name),
         functools.partial(_changepoint_init, recovery_steps),
-        functools.partial(_changepoint_update, factor, recovery_steps),
-        functools.partial(_changepoint_batch, factor, recovery_steps),
-        functools.partial(_changepoint_describe, factor, recovery_steps),
+        functools.partial(_changepoint_update, signal, factor, recovery_steps),
+        functools.partial(_changepoint_batch, signal, factor, recovery_steps),
+        functools.partial(_changepoint_describe, signal, factor, recovery_steps),
     )
+
+
+def correlation_tighten(
+    factor: float, recovery_steps: int, *, name: str = "correlation_tighten"
+) -> LimitTransform:
+    """Tighten on a correlation breakdown (``LimitInputs.correlation_alarm``), then recover.
+
+    The same shape as :func:`changepoint_tighten`: :math:`\\times c` on the
+    alarm's step, back to x1 linearly over ``recovery_steps``. When
+    diversification breaks down, the VaR budget already scales the limits by
+    the higher forecast correlation; this adds a discrete cut while the
+    models catch up.
+
+    Examples
+    --------
+    >>> transform = correlation_tighten(factor=0.5, recovery_steps=2)
+    >>> state = transform.init(1)
+    >>> limits = Limits(np.array([1.0]), 1.0, 1.0, np.array([1.0]))
+    >>> inputs = LimitInputs(np.array([0.01]), 0.02, 0.0, False, correlation_alarm=True)
+    >>> out, state = transform.update(inputs, limits, state)
+    >>> out.gross, transform.describe(inputs, state)
+    (0.5, 'x0.500 (correlation breakdown 0 step(s) ago; x1 again after 2)')
+    """
+    return changepoint_tighten(factor, recovery_steps, name=name, signal="correlation_alarm")
 
 
 # ----------------------------------------------------------------------- clamp

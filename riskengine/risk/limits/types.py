@@ -43,12 +43,16 @@ class LimitInputs(NamedTuple):
         Filtered probability of the stressed regime.
     changepoint : bool
         A change was detected on this step.
+    correlation_alarm : bool
+        A correlation breakdown was detected on this step
+        (:class:`~riskengine.regime.CorrelationAlarm`); False when not given.
     """
 
     volatility: np.ndarray
     var_per_gross: float
     stressed_proba: float
     changepoint: bool
+    correlation_alarm: bool = False
 
 
 class Limits(NamedTuple):
