@@ -77,6 +77,9 @@ def average_correlation(covariance: np.ndarray) -> Any:
     n = covariance.shape[-1]
     if n == 1:
         return 1.0 if covariance.ndim == 2 else np.ones(covariance.shape[0])
+    if covariance.ndim == 2:  # the hot path: one matrix, two small products
+        scale = 1.0 / np.sqrt(covariance.diagonal())
+        return (float(scale @ covariance @ scale) - n) / (n * (n - 1))
     scale = 1.0 / np.sqrt(np.diagonal(covariance, axis1=-2, axis2=-1))
     total = np.einsum("...i,...ij,...j->...", scale, covariance, scale)
     result = (total - n) / (n * (n - 1))
@@ -284,7 +287,7 @@ class RiskModels:
         self._changepoint = self._detector.drift_detected
         self._window.append(returns)
         self._covariance = self._dcc.covariance()
-        self._correlation_alarm.update(average_correlation(self._covariance))
+        self._correlation_alarm.learn(average_correlation(self._covariance))
 
     def replay(self, returns: np.ndarray) -> ModelPath:
         """Advance by a history of returns (T, N); what the models said after each step.

@@ -401,9 +401,19 @@ class OnlineDCC(OnlineModel):
         scale = 1.0 / np.sqrt(np.diag(self._q))
         correlation = self._q * np.outer(scale, scale)
         if self.blend > 0.0:
-            correlation = self._blended(correlation, _average_correlation(self._fast[None])[0])
+            # Off the diagonal, (1 - w) R + w rho; on it, 1 (set below): the blend in two ops.
+            correlation *= 1.0 - self.blend
+            correlation += self.blend * self._fast_average()
         np.fill_diagonal(correlation, 1.0)  # exactly, not 1 +- rounding
         return correlation
+
+    def _fast_average(self) -> float:
+        """:math:`\\bar\\rho_{t+1}`: the average off-diagonal entry of the normalised ``F``."""
+        n = self._fast.shape[0]
+        if n == 1:
+            return 1.0
+        scale = 1.0 / np.sqrt(self._fast.diagonal())
+        return (float(scale @ self._fast @ scale) - n) / (n * (n - 1))
 
     def average_correlation(self) -> tuple[float, float]:
         """The average pairwise correlation forecast: the DCC's, and the fast EWMA's.
@@ -420,14 +430,14 @@ class OnlineDCC(OnlineModel):
         """Next-step covariance forecast :math:`\\Sigma_{t+1}`, (N, N)."""
         self._require_fitted()
         variance = np.array([garch._variance for garch in self._garch])
-        if self.blend > 0.0:
-            sd = np.sqrt(variance)
-            covariance = self.correlation() * np.outer(sd, sd)
-            np.fill_diagonal(covariance, variance)
-            return covariance
         # D R D with R = Q / sqrt(q_ii q_jj): one scale vector, then the exact variances.
-        scale = np.sqrt(variance / np.diag(self._q))
+        scale = np.sqrt(variance / self._q.diagonal())
         covariance = self._q * np.outer(scale, scale)
+        if self.blend > 0.0:
+            # D ((1 - w) R + w rho 11') D off the diagonal: the hot path, in few numpy calls.
+            sd = np.sqrt(variance)
+            covariance *= 1.0 - self.blend
+            covariance += np.outer(sd, (self.blend * self._fast_average()) * sd)
         np.fill_diagonal(covariance, variance)
         return covariance
 
@@ -448,7 +458,7 @@ class OnlineDCC(OnlineModel):
         correlations = r_bar + decay[:, None, None] * (dcc - r_bar)
         if self.blend > 0.0:
             # The EWMA has no mean to revert to: its equicorrelation stays where it is.
-            correlations = self._blended(correlations, _average_correlation(self._fast[None])[0])
+            correlations = self._blended(correlations, self._fast_average())
         correlations[:, np.arange(r_bar.shape[0]), np.arange(r_bar.shape[0])] = 1.0
         variances = np.column_stack([garch.forecast(horizon) for garch in self._garch])
         sd = np.sqrt(variances)

@@ -86,6 +86,10 @@ class CorrelationAlarm(OnlineModel):
             raise RuntimeError("CorrelationAlarm: call fit(data) before update")
         self._learn(value)
 
+    def learn(self, value: float) -> None:
+        """:meth:`update` for a value already known to be a finite float (the engine's path)."""
+        self._learn(value)
+
     def _learn(self, value: float) -> None:
         gap = value - self._baseline
         fired = self._armed and gap > self.threshold
